@@ -27,7 +27,7 @@ mod type_id;
 
 pub use cause::{Cause, Cot};
 pub use elements::{
-    BinaryCounterReading, DoublePointValue, Qcc, Qoi, Qos, Rco, Sco, Dco, StepCommandState,
+    BinaryCounterReading, Dco, DoublePointValue, Freeze, Qcc, Qoi, Qos, Rco, Sco, StepCommandState,
 };
 pub use error::{DecodeError, EncodeError};
 pub use header::{mirror, AsduParams, Header};

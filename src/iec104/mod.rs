@@ -3,3 +3,4 @@
 
 pub mod apci;
 pub mod link;
+pub mod server;

@@ -1,0 +1,198 @@
+//! The IEC 60870-5-104 TCP server (§5, §9): accepts masters, enforces the allowlist and the
+//! connection cap, and drives one sans-IO [`Link`] per connection against the shared
+//! station. Everything protocol-related happens in `apci`, `link` and `station`; this file
+//! only moves bytes, time and wake-ups.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use super::apci::MAX_ASDU_LEN;
+use super::link::{Link, LinkConfig, LinkEvent};
+use crate::asdu::AsduParams;
+use crate::station::{CommandOutcome, LinkProfile, StationHandle, ToApplication};
+
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    pub allowed_masters: Vec<IpAddr>,
+    pub max_masters: usize,
+    pub link: LinkConfig,
+    pub common_address: u16,
+}
+
+/// Accepts connections until `shutdown` turns true, then closes every connection and
+/// returns once their tasks have ended.
+pub async fn serve(
+    listener: TcpListener,
+    settings: ServerSettings,
+    station: StationHandle,
+    application: mpsc::Sender<ToApplication>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(settings.max_masters));
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if !settings.allowed_masters.is_empty() && !settings.allowed_masters.contains(&peer.ip()) {
+                        warn!(%peer, "IEC 104 connection refused: address not in allowed_masters");
+                        continue;
+                    }
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        warn!(%peer, max = settings.max_masters, "IEC 104 connection refused: max_masters reached");
+                        continue;
+                    };
+                    let connection = Connection {
+                        peer,
+                        settings: settings.clone(),
+                        station: station.clone(),
+                        application: application.clone(),
+                    };
+                    let shutdown = shutdown.clone();
+                    connections.spawn(async move {
+                        connection.run(stream, shutdown).await;
+                        drop(slot);
+                    });
+                }
+                Err(error) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    warn!(%error, "IEC 104 accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+struct Connection {
+    peer: SocketAddr,
+    settings: ServerSettings,
+    station: StationHandle,
+    application: mpsc::Sender<ToApplication>,
+}
+
+impl Connection {
+    async fn run(self, mut stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+        let _ = stream.set_nodelay(true);
+        let name = format!("104 {}", self.peer);
+        info!(peer = %self.peer, "IEC 104 master connected");
+        let (session, wake) = self.station.open_session(LinkProfile {
+            params: AsduParams::IEC104,
+            common_address: self.settings.common_address,
+            max_asdu_len: MAX_ASDU_LEN,
+            name: name.clone(),
+        });
+        let mut link = Link::new(self.settings.link, Instant::now());
+        let mut input = vec![0u8; 4096];
+        let mut output = Vec::with_capacity(4096);
+        let write_timeout = self.settings.link.t1;
+        let reason: String = loop {
+            if let Some(reason) = self.drain_events(&mut link, session) {
+                break reason;
+            }
+            while link.can_send_asdu() {
+                let Some(asdu) = self.station.with(|s| s.poll_asdu(session, Utc::now())) else {
+                    break;
+                };
+                if let Err(error) = link.send_asdu(Instant::now(), asdu) {
+                    warn!(peer = %self.peer, %error, "ASDU not sent");
+                    break;
+                }
+            }
+            link.poll_transmit(&mut output);
+            if !output.is_empty() {
+                // A master that stops reading must not stall the task beyond t1.
+                match tokio::time::timeout(write_timeout, stream.write_all(&output)).await {
+                    Ok(Ok(())) => output.clear(),
+                    Ok(Err(error)) => break format!("write failed: {error}"),
+                    Err(_) => break "write blocked for longer than t1".to_string(),
+                }
+            }
+            if let Some(reason) = link.close_reason() {
+                break reason.to_string();
+            }
+            let deadline = link.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                read = stream.read(&mut input) => match read {
+                    Ok(0) => break "closed by the master".to_string(),
+                    Ok(n) => link.handle_input(Instant::now(), &input[..n]),
+                    Err(error) => break format!("read failed: {error}"),
+                },
+                _ = sleep_until(deadline) => link.handle_timeout(Instant::now()),
+                _ = wake.notified() => {}
+                _ = shutdown.changed() => break "daemon shutting down".to_string(),
+            }
+        };
+        // Flush what the link still wanted to say (e.g. a last confirmation), best effort.
+        link.poll_transmit(&mut output);
+        if !output.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), stream.write_all(&output)).await;
+        }
+        let _ = stream.shutdown().await;
+        self.station
+            .close_session(session, link.take_unacknowledged());
+        info!(peer = %self.peer, %reason, "IEC 104 connection closed");
+    }
+
+    /// Hands link events to the station; returns the close reason if the link closed.
+    fn drain_events(&self, link: &mut Link, session: u64) -> Option<String> {
+        while let Some(event) = link.poll_event() {
+            match event {
+                LinkEvent::DataTransferStarted => {
+                    debug!(peer = %self.peer, "STARTDT");
+                    self.station.with(|s| s.set_active(session, true));
+                }
+                LinkEvent::DataTransferStopped => {
+                    debug!(peer = %self.peer, "STOPDT");
+                    self.station.with(|s| s.set_active(session, false));
+                }
+                LinkEvent::Asdu(asdu) => {
+                    let request = self
+                        .station
+                        .with(|s| s.handle_asdu(session, Instant::now(), &asdu));
+                    if let Some(request) = request {
+                        self.hand_to_application(request);
+                    }
+                }
+                LinkEvent::Closed(reason) => return Some(reason.to_string()),
+            }
+        }
+        None
+    }
+
+    fn hand_to_application(&self, request: ToApplication) {
+        if let Err(error) = self.application.try_send(request) {
+            let request = match error {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            // The application is saturated: refuse rather than queue without bound.
+            if let ToApplication::Command(command) = request {
+                warn!(peer = %self.peer, ioa = command.ioa, "command refused: application busy");
+                self.station.with(|s| {
+                    s.complete_command(
+                        command.id,
+                        &CommandOutcome::Rejected("application busy".into()),
+                    )
+                });
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

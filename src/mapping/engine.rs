@@ -1,0 +1,292 @@
+//! The mapping engine state machine: `handle(now, input) -> outputs`.
+//!
+//! This first slice serves the site block and the configured chargers' blocks: it gives
+//! the points their initial state (CONTRACT §3: the online point 0 with good quality,
+//! every other point IV until it has a value), and decides SCADA commands — the site limit
+//! with its select-before-operate rule, and charger commands, which need a connected
+//! charger (the OCPP side arrives with the CSMS).
+
+use chrono::{DateTime, Utc};
+
+use super::layout::{charger, site, ChargerBlock};
+use crate::asdu::Quality;
+use crate::station::{CommandAction, CommandOutcome, CommandRequest, PointUpdate, PointValue};
+
+/// A command from SCADA, as decoded by the station (link-neutral).
+pub type ScadaCommand = CommandRequest;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChargerSettings {
+    pub block: ChargerBlock,
+    pub max_kw: f64,
+    pub phases: u8,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    pub site_ioa_base: u32,
+    /// Configured site limit; `None` = no site limit.
+    pub site_limit_kw: Option<f64>,
+    /// A power-limit change larger than this needs select-before-operate.
+    pub large_change_kw: f64,
+    pub chargers: Vec<ChargerSettings>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The daemon started: publish the initial point states.
+    Start,
+    Scada(ScadaCommand),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    Point(PointUpdate),
+    CommandDone {
+        id: u64,
+        outcome: CommandOutcome,
+    },
+}
+
+struct ChargerState {
+    settings: ChargerSettings,
+    online: bool,
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    site_limit_kw: Option<f64>,
+    chargers: Vec<ChargerState>,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        let chargers = config
+            .chargers
+            .iter()
+            .map(|settings| ChargerState {
+                settings: settings.clone(),
+                online: false,
+            })
+            .collect();
+        Engine {
+            site_limit_kw: config.site_limit_kw.filter(|kw| *kw > 0.0),
+            config,
+            chargers,
+        }
+    }
+
+    pub fn site_limit_kw(&self) -> Option<f64> {
+        self.site_limit_kw
+    }
+
+    pub fn handle(&mut self, now: DateTime<Utc>, input: Input) -> Vec<Output> {
+        match input {
+            Input::Start => self.initial_points(now),
+            Input::Scada(command) => self.scada_command(now, command),
+        }
+    }
+
+    fn initial_points(&self, now: DateTime<Utc>) -> Vec<Output> {
+        let site_base = self.config.site_ioa_base;
+        let mut out = vec![
+            point(now, site_base + site::LIMIT, PointValue::Float(self.site_limit_kw.unwrap_or(0.0) as f32)),
+            point(now, site_base + site::FAILSAFE, PointValue::Single(false)),
+            point(now, site_base + site::CHARGERS_ONLINE, PointValue::Float(0.0)),
+        ];
+        for charger in &self.chargers {
+            out.push(point(
+                now,
+                charger.settings.block.ioa_base + charger::ONLINE,
+                PointValue::Single(charger.online),
+            ));
+        }
+        out
+    }
+
+    fn scada_command(&mut self, now: DateTime<Utc>, command: ScadaCommand) -> Vec<Output> {
+        let site_setpoint = self.config.site_ioa_base + site::LIMIT_SETPOINT;
+        let (outcome, mut updates) = if command.ioa == site_setpoint {
+            self.site_limit(now, &command)
+        } else if let Some(index) = self.charger_of(command.ioa) {
+            (self.charger_command(index), Vec::new())
+        } else {
+            (
+                CommandOutcome::Rejected(format!("no command object at IOA {}", command.ioa)),
+                Vec::new(),
+            )
+        };
+        updates.push(Output::CommandDone {
+            id: command.id,
+            outcome,
+        });
+        updates
+    }
+
+    fn site_limit(&mut self, now: DateTime<Utc>, command: &ScadaCommand) -> (CommandOutcome, Vec<Output>) {
+        let CommandAction::SetpointFloat(kw) = command.action else {
+            return (CommandOutcome::Rejected("site limit takes a short-float setpoint".into()), Vec::new());
+        };
+        let kw = f64::from(kw);
+        if !kw.is_finite() {
+            return (CommandOutcome::Rejected("site limit is not a finite number".into()), Vec::new());
+        }
+        let base = self.config.site_ioa_base;
+        if kw <= 0.0 {
+            // A site setpoint ≤ 0 lifts the site limit (CONTRACT §7).
+            self.site_limit_kw = None;
+            return (
+                CommandOutcome::Accepted,
+                vec![point(now, base + site::LIMIT, PointValue::Float(0.0))],
+            );
+        }
+        if !command.selected && self.is_large_change(self.site_limit_kw, kw) {
+            return (
+                CommandOutcome::Rejected(format!(
+                    "a change to {kw} kW exceeds large_change_kw = {} and needs select-before-operate",
+                    self.config.large_change_kw
+                )),
+                Vec::new(),
+            );
+        }
+        self.site_limit_kw = Some(kw);
+        (
+            CommandOutcome::Accepted,
+            vec![point(now, base + site::LIMIT, PointValue::Float(kw as f32))],
+        )
+    }
+
+    /// |new − limit in force| > large_change_kw, where no limit in force counts as
+    /// unlimited (so any first limit is large).
+    fn is_large_change(&self, in_force: Option<f64>, new_kw: f64) -> bool {
+        match in_force {
+            Some(current) => (new_kw - current).abs() > self.config.large_change_kw,
+            None => true,
+        }
+    }
+
+    fn charger_of(&self, ioa: u32) -> Option<usize> {
+        self.chargers.iter().position(|c| {
+            let base = c.settings.block.ioa_base;
+            (base..base + charger::BLOCK_SIZE).contains(&ioa)
+        })
+    }
+
+    fn charger_command(&mut self, index: usize) -> CommandOutcome {
+        let state = &self.chargers[index];
+        if !state.online {
+            return CommandOutcome::Rejected(format!(
+                "charger {} is offline",
+                state.settings.block.id
+            ));
+        }
+        CommandOutcome::Rejected("charger commands need the OCPP central system".into())
+    }
+}
+
+fn point(now: DateTime<Utc>, ioa: u32, value: PointValue) -> Output {
+    Output::Point(PointUpdate {
+        ioa,
+        value: Some(value),
+        quality: Quality::GOOD,
+        time: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asdu::TypeId;
+
+    fn engine() -> Engine {
+        Engine::new(EngineConfig {
+            site_ioa_base: 1,
+            site_limit_kw: None,
+            large_change_kw: 50.0,
+            chargers: vec![ChargerSettings {
+                block: ChargerBlock {
+                    id: "CP001".into(),
+                    ioa_base: 1000,
+                    connectors: 2,
+                },
+                max_kw: 22.0,
+                phases: 3,
+            }],
+        })
+    }
+
+    fn setpoint(ioa: u32, kw: f32, selected: bool) -> Input {
+        Input::Scada(CommandRequest {
+            id: 7,
+            session: 1,
+            ioa,
+            type_id: TypeId::C_SE_NC_1,
+            action: CommandAction::SetpointFloat(kw),
+            selected,
+        })
+    }
+
+    fn outcome(outputs: &[Output]) -> &CommandOutcome {
+        outputs
+            .iter()
+            .find_map(|o| match o {
+                Output::CommandDone { outcome, .. } => Some(outcome),
+                _ => None,
+            })
+            .expect("every command gets an outcome")
+    }
+
+    #[test]
+    fn the_first_site_limit_needs_select_before_operate() {
+        let mut engine = engine();
+        let now = Utc::now();
+        let direct = engine.handle(now, setpoint(11, 100.0, false));
+        assert!(matches!(outcome(&direct), CommandOutcome::Rejected(_)));
+        let selected = engine.handle(now, setpoint(11, 100.0, true));
+        assert_eq!(outcome(&selected), &CommandOutcome::Accepted);
+        assert!(selected.contains(&point(now, 3, PointValue::Float(100.0))));
+        assert_eq!(engine.site_limit_kw(), Some(100.0));
+    }
+
+    #[test]
+    fn a_small_site_limit_change_may_be_executed_directly() {
+        let mut engine = engine();
+        let now = Utc::now();
+        engine.handle(now, setpoint(11, 100.0, true));
+        assert_eq!(outcome(&engine.handle(now, setpoint(11, 150.0, false))), &CommandOutcome::Accepted);
+        assert!(matches!(
+            outcome(&engine.handle(now, setpoint(11, 250.0, false))),
+            CommandOutcome::Rejected(_)
+        ));
+    }
+
+    #[test]
+    fn a_site_setpoint_of_zero_lifts_the_limit() {
+        let mut engine = engine();
+        let now = Utc::now();
+        engine.handle(now, setpoint(11, 100.0, true));
+        let lifted = engine.handle(now, setpoint(11, 0.0, false));
+        assert_eq!(outcome(&lifted), &CommandOutcome::Accepted);
+        assert!(lifted.contains(&point(now, 3, PointValue::Float(0.0))));
+        assert_eq!(engine.site_limit_kw(), None);
+    }
+
+    #[test]
+    fn commands_to_an_offline_charger_are_refused() {
+        let mut engine = engine();
+        let outputs = engine.handle(Utc::now(), setpoint(1090, 11.0, true));
+        assert_eq!(
+            outcome(&outputs),
+            &CommandOutcome::Rejected("charger CP001 is offline".into())
+        );
+    }
+
+    #[test]
+    fn start_puts_online_points_at_zero_with_good_quality() {
+        let mut engine = engine();
+        let now = Utc::now();
+        let outputs = engine.handle(now, Input::Start);
+        assert!(outputs.contains(&point(now, 1000, PointValue::Single(false))));
+        assert!(outputs.contains(&point(now, 4, PointValue::Single(false))));
+    }
+}

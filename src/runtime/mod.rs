@@ -1,0 +1,139 @@
+//! Wires the parts into a running daemon: builds the process image from the point layout,
+//! starts the IEC 104 server and the application (mapping engine) task, and shuts them
+//! down in order. Each long-lived part is a task; they talk over bounded channels.
+
+mod application;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::config::{Config, Redundancy as ConfigRedundancy};
+use crate::iec104::link::LinkConfig;
+use crate::iec104::server::{self, ServerSettings};
+use crate::mapping::engine::ChargerSettings;
+use crate::mapping::layout::ChargerBlock;
+use crate::mapping::{Engine, EngineConfig, Input, PointList};
+use crate::station::{Redundancy, Station, StationConfig, StationHandle};
+
+/// Commands and requests waiting for the application task.
+const APPLICATION_QUEUE: usize = 1024;
+/// Events kept per master (and while no master is active) before the oldest is dropped.
+const EVENT_CAPACITY: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot create state directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen for IEC 104 on {address}: {source}")]
+    Iec104Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("the process image cannot be built: {0}")]
+    Image(#[from] crate::station::image::ImageError),
+}
+
+pub fn station_config(config: &Config) -> StationConfig {
+    StationConfig {
+        gi_with_time: config.iec104.gi_with_time,
+        select_timeout: Duration::from_secs(config.iec104.select_timeout_s),
+        event_capacity: EVENT_CAPACITY,
+        redundancy: match config.iec104.redundancy {
+            ConfigRedundancy::PerConnection => Redundancy::PerConnection,
+            ConfigRedundancy::SingleGroup => Redundancy::SingleGroup,
+        },
+        ..StationConfig::default()
+    }
+}
+
+pub fn engine_config(config: &Config) -> EngineConfig {
+    EngineConfig {
+        site_ioa_base: config.site.ioa_base,
+        site_limit_kw: Some(config.site.limit_kw).filter(|kw| *kw > 0.0),
+        large_change_kw: config.iec104.large_change_kw,
+        chargers: config
+            .charger
+            .iter()
+            .map(|c| ChargerSettings {
+                block: ChargerBlock {
+                    id: c.id.clone(),
+                    ioa_base: c.ioa_base,
+                    connectors: c.connectors,
+                },
+                max_kw: c.max_kw,
+                phases: c.phases,
+            })
+            .collect(),
+    }
+}
+
+/// Runs until `shutdown` turns true; returns once every task has stopped.
+pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
+    let state_dir = PathBuf::from(&config.station.state_dir);
+    std::fs::create_dir_all(&state_dir).map_err(|source| RuntimeError::StateDir {
+        path: state_dir.clone(),
+        source,
+    })?;
+
+    let points = PointList::from_config(&config);
+    let mut station = Station::new(station_config(&config));
+    station.add_points(points.specs(), None)?;
+    let mut engine = Engine::new(engine_config(&config));
+    let station = StationHandle::new(station);
+    application::apply(&station, engine.handle(Utc::now(), Input::Start));
+
+    let listen = config.iec104.listen.to_string();
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|source| RuntimeError::Iec104Listen {
+            address: listen.clone(),
+            source,
+        })?;
+    let (app_tx, app_rx) = mpsc::channel(APPLICATION_QUEUE);
+    let settings = ServerSettings {
+        allowed_masters: config.iec104.allowed_masters.clone(),
+        max_masters: config.iec104.max_masters,
+        link: LinkConfig {
+            k: config.iec104.k,
+            w: config.iec104.w,
+            t1: Duration::from_secs(config.iec104.t1_s),
+            t2: Duration::from_secs(config.iec104.t2_s),
+            t3: Duration::from_secs(config.iec104.t3_s),
+        },
+        common_address: config.iec104.common_address,
+    };
+    info!(
+        station = %config.station.name,
+        iec104 = %listen,
+        points = points.points.len(),
+        chargers = config.charger.len(),
+        "ocpp809 ready"
+    );
+    if !config.charger.is_empty() || config.ocpp.accept_unknown {
+        warn!("the OCPP central system is not part of this build yet: chargers stay offline");
+    }
+    let server = tokio::spawn(server::serve(
+        listener,
+        settings,
+        station.clone(),
+        app_tx,
+        shutdown.clone(),
+    ));
+    let app = tokio::spawn(application::run(engine, station, app_rx, shutdown));
+    if let Err(error) = server.await {
+        warn!(%error, "IEC 104 server task ended abnormally");
+    }
+    if let Err(error) = app.await {
+        warn!(%error, "application task ended abnormally");
+    }
+    info!("ocpp809 stopped");
+    Ok(())
+}
