@@ -104,6 +104,7 @@ fn cp56() -> impl Strategy<Value = Cp56Time2a> {
                 year,
                 invalid,
                 summer,
+                substituted: false,
             },
         )
 }

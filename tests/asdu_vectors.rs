@@ -33,6 +33,7 @@ const T1: Cp56Time2a = Cp56Time2a {
     year: 24,
     invalid: false,
     summer: false,
+    substituted: false,
 };
 /// 2023-07-15 08:05:00.000, Saturday, with IV and SU set.
 const T2_OCTETS: [u8; 7] = [0x00, 0x00, 0x85, 0x88, 0xCF, 0x07, 0x17];
@@ -46,6 +47,7 @@ const T2: Cp56Time2a = Cp56Time2a {
     year: 23,
     invalid: true,
     summer: true,
+    substituted: false,
 };
 
 const GOOD: Quality = Quality::GOOD;
@@ -138,6 +140,7 @@ fn time_constants_name_the_dates_they_claim() {
         Cp56Time2a {
             invalid: true,
             summer: true,
+            substituted: false,
             ..Cp56Time2a::from_datetime(t2)
         },
         T2

@@ -11,6 +11,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 
 const IV: u8 = 0x80;
 const SU: u8 = 0x80;
+/// Minute octet bit 6 ("substituted" in lib60870-C).
+const SB: u8 = 0x40;
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// Seven-octet binary time (§7.2.6.18).
@@ -32,6 +34,9 @@ pub struct Cp56Time2a {
     pub invalid: bool,
     /// SU: summer time.
     pub summer: bool,
+    /// Bit 6 of the minute octet: reserved in IEC 60870-5-101 Ed. 2, used by lib60870-C and
+    /// others as "substituted" time. Carried so that masters setting it are understood.
+    pub substituted: bool,
 }
 
 impl Cp56Time2a {
@@ -51,6 +56,7 @@ impl Cp56Time2a {
             year: narrow(t.year().rem_euclid(100).unsigned_abs()),
             invalid: false,
             summer: false,
+            substituted: false,
         }
     }
 
@@ -92,6 +98,7 @@ impl Cp56Time2a {
             year: narrow(year.rem_euclid(100)),
             invalid: false,
             summer: false,
+            substituted: false,
         }
     }
 
@@ -99,7 +106,11 @@ impl Cp56Time2a {
     /// cannot fail); [`Asdu::encode`](super::Asdu::encode) rejects them beforehand.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.millis.to_le_bytes());
-        out.push((self.minute & 0x3F) | if self.invalid { IV } else { 0 });
+        out.push(
+            (self.minute & 0x3F)
+                | if self.invalid { IV } else { 0 }
+                | if self.substituted { SB } else { 0 },
+        );
         out.push((self.hour & 0x1F) | if self.summer { SU } else { 0 });
         out.push((self.day & 0x1F) | (self.weekday & 0x07) << 5);
         out.push(self.month & 0x0F);
@@ -114,7 +125,7 @@ impl Cp56Time2a {
                 available: b.len(),
             });
         };
-        if min & 0x40 != 0 || hour & 0x60 != 0 || month & 0xF0 != 0 || year & 0x80 != 0 {
+        if hour & 0x60 != 0 || month & 0xF0 != 0 || year & 0x80 != 0 {
             return Err(DecodeError::InvalidField("CP56Time2a reserved bits"));
         }
         Ok(Cp56Time2a {
@@ -127,6 +138,7 @@ impl Cp56Time2a {
             year,
             invalid: min & IV != 0,
             summer: hour & SU != 0,
+            substituted: min & SB != 0,
         })
     }
 
@@ -150,6 +162,8 @@ pub struct Cp24Time2a {
     pub millis: u16,
     pub minute: u8,
     pub invalid: bool,
+    /// Minute bit 6, as in [`Cp56Time2a::substituted`].
+    pub substituted: bool,
 }
 
 impl Cp24Time2a {
@@ -158,7 +172,11 @@ impl Cp24Time2a {
     /// Appends the three octets; a minute above 63 is masked to its 6 bits.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.millis.to_le_bytes());
-        out.push((self.minute & 0x3F) | if self.invalid { IV } else { 0 });
+        out.push(
+            (self.minute & 0x3F)
+                | if self.invalid { IV } else { 0 }
+                | if self.substituted { SB } else { 0 },
+        );
     }
 
     /// Reads the first three octets of `b`; more may follow.
@@ -169,13 +187,11 @@ impl Cp24Time2a {
                 available: b.len(),
             });
         };
-        if min & 0x40 != 0 {
-            return Err(DecodeError::InvalidField("CP24Time2a reserved bit"));
-        }
         Ok(Cp24Time2a {
             millis: u16::from_le_bytes([ms0, ms1]),
             minute: min & 0x3F,
             invalid: min & IV != 0,
+            substituted: min & SB != 0,
         })
     }
 }
@@ -218,6 +234,7 @@ mod tests {
             year: 24,
             invalid: false,
             summer: false,
+            substituted: false,
         }
     }
 
@@ -234,6 +251,7 @@ mod tests {
         let t = Cp56Time2a {
             invalid: true,
             summer: true,
+            substituted: false,
             ..sample()
         };
         let mut out = Vec::new();
@@ -244,9 +262,19 @@ mod tests {
     }
 
     #[test]
+    fn cp56_minute_bit_6_is_the_substituted_flag_of_lib60870() {
+        let b = [0x39, 0x30, 0x40 | 45, 13, 0x9D, 2, 24];
+        let t = Cp56Time2a::decode(&b).unwrap();
+        assert!(t.substituted);
+        assert_eq!(t.minute, 45);
+        let mut out = Vec::new();
+        t.encode(&mut out);
+        assert_eq!(out, b);
+    }
+
+    #[test]
     fn cp56_reserved_bits_are_rejected() {
         for (i, bit) in [
-            (2, 0x40),
             (3, 0x20),
             (3, 0x40),
             (5, 0x10),
@@ -376,12 +404,13 @@ mod tests {
             millis: 59_999,
             minute: 59,
             invalid: true,
+            substituted: false,
         };
         let mut out = Vec::new();
         t.encode(&mut out);
         assert_eq!(out, [0x5F, 0xEA, 0x80 | 59]);
         assert_eq!(Cp24Time2a::decode(&out), Ok(t));
-        assert!(Cp24Time2a::decode(&[0, 0, 0x40]).is_err());
+        assert!(Cp24Time2a::decode(&[0, 0, 0x40]).is_ok_and(|t| t.substituted));
         assert!(Cp24Time2a::decode(&[0, 0]).is_err());
     }
 }

@@ -100,7 +100,7 @@ class Master:
     """One c104 client with one connection to the station under test."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", ca: int = 1,
-                 init=c104.Init.NONE, command_timeout_ms: int = 5000, name: str = "master"):
+                 init=c104.Init.NONE, command_timeout_ms: int = 3000, name: str = "master"):
         self.name = name
         self.host = host
         self.port = port
@@ -289,6 +289,18 @@ class Master:
                              m, timeout)
 
     # ---- commands ----
+    def _sent_execute(self, since: int, type_id: int, ioa: int) -> bool:
+        with self._cond:
+            frames = [b for _, b in self.sent[since:]]
+        for b in frames:
+            ap = A.parse_apdu(b)
+            if ap.kind != "I":
+                continue
+            a = A.parse_asdu(ap.asdu)
+            if a.type_id == type_id and a.ioas == [ioa] and not a.objects[0].select:
+                return True
+        return False
+
     def command(self, type_id: int, ioa: int, value, select: bool = False,
                 ca: Optional[int] = None, cause: int = A.COT_ACTIVATION,
                 settle: float = 0.5, term_timeout: float = 5.0) -> CommandResult:
@@ -319,6 +331,18 @@ class Master:
         with self._cond:
             s0 = len(self.sent)
         ok = bool(point.transmit(cause=_COT[cause]))
+        if select and not self._sent_execute(s0, type_id, ioa):
+            # c104 2.2.1 race (Connection::awaitCommandSuccess waits on its condition
+            # variable without checking the predicate first): when the station confirms
+            # the select before c104 starts waiting, the wake-up is lost, transmit()
+            # times out and the execute is never sent. If the station did confirm the
+            # select positively, send the execute ourselves: same type, IOA and value.
+            sel_ok = self.wait_for(lambda a: a.type_id == type_id and ioa in a.ioas
+                                   and a.cot == A.COT_ACTCON and not a.negative
+                                   and a.objects[0].select, m, 0.1)
+            if sel_ok is not None:
+                point.command_mode = c104.CommandMode.DIRECT
+                ok = bool(point.transmit(cause=_COT[cause]))
 
         def mine(a: A.Asdu) -> bool:
             return a.type_id == type_id and ioa in a.ioas and a.cot != cause
