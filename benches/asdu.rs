@@ -6,7 +6,9 @@ use std::hint::black_box;
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use ocpp809::asdu::{Asdu, AsduParams, Cause, Cot, Cp56Time2a, InformationObject, Quality, TypeId, Value};
+use ocpp809::asdu::{
+    Asdu, AsduParams, Cause, Cot, Cp56Time2a, InformationObject, Quality, TypeId, Value,
+};
 use ocpp809::station::{
     LinkProfile, MonitorKind, PointSpec, PointUpdate, PointValue, Station, StationConfig,
 };
@@ -42,7 +44,9 @@ fn codec(c: &mut Criterion) {
             let mut out = Vec::with_capacity(256);
             b.iter(|| {
                 out.clear();
-                black_box(&asdu).encode(params, &mut out).expect("encodable");
+                black_box(&asdu)
+                    .encode(params, &mut out)
+                    .expect("encodable");
                 black_box(out.len())
             })
         });
@@ -56,7 +60,10 @@ fn codec(c: &mut Criterion) {
 fn spontaneous(c: &mut Criterion) {
     let mut station = Station::new(StationConfig::default());
     station
-        .add_points((1..=1000).map(|ioa| PointSpec::monitor(ioa, MonitorKind::Single)), None)
+        .add_points(
+            (1..=1000).map(|ioa| PointSpec::monitor(ioa, MonitorKind::Single)),
+            None,
+        )
         .expect("distinct IOAs");
     let session = station.open_session(LinkProfile {
         params: AsduParams::IEC104,

@@ -18,7 +18,11 @@ const SYSTEM_CONFIG: &str = "/etc/ocpp809/ocpp809.toml";
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(4500);
 
 #[derive(Parser)]
-#[command(name = "ocpp809", version, about = "IEC 60870-5-104/101 controlled station for OCPP chargers")]
+#[command(
+    name = "ocpp809",
+    version,
+    about = "IEC 60870-5-104/101 controlled station for OCPP chargers"
+)]
 struct Cli {
     /// Log level or filter (overrides RUST_LOG), e.g. `debug` or `ocpp809=trace`.
     #[arg(long, global = true)]
@@ -151,7 +155,8 @@ fn run(config: Option<&Path>) -> anyhow::Result<()> {
 /// SIGTERM (systemd) or SIGINT (console).
 async fn shutdown_signal() -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
     tokio::select! {
         _ = terminate.recv() => {}

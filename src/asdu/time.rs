@@ -274,13 +274,7 @@ mod tests {
 
     #[test]
     fn cp56_reserved_bits_are_rejected() {
-        for (i, bit) in [
-            (3, 0x20),
-            (3, 0x40),
-            (5, 0x10),
-            (5, 0x80),
-            (6, 0x80),
-        ] {
+        for (i, bit) in [(3, 0x20), (3, 0x40), (5, 0x10), (5, 0x80), (6, 0x80)] {
             let mut b = [0x39, 0x30, 45, 13, 0x9D, 2, 24];
             b[i] |= bit;
             assert!(

@@ -511,9 +511,9 @@ fn serial_devices(c: &Config) -> Check {
             (
                 "parity",
                 format!(
-                "meter[{j}] uses {device:?} with parity {}",
-                format!("{:?}", other.parity).to_lowercase()
-            ),
+                    "meter[{j}] uses {device:?} with parity {}",
+                    format!("{:?}", other.parity).to_lowercase()
+                ),
             )
         };
         return Err(bad(format!("meter[{i}].{key}"), message));

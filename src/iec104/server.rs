@@ -137,7 +137,8 @@ impl Connection {
         // Flush what the link still wanted to say (e.g. a last confirmation), best effort.
         link.poll_transmit(&mut output);
         if !output.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_millis(200), stream.write_all(&output)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), stream.write_all(&output)).await;
         }
         let _ = stream.shutdown().await;
         self.station

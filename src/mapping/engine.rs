@@ -42,10 +42,7 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Output {
     Point(PointUpdate),
-    CommandDone {
-        id: u64,
-        outcome: CommandOutcome,
-    },
+    CommandDone { id: u64, outcome: CommandOutcome },
 }
 
 struct ChargerState {
@@ -90,9 +87,17 @@ impl Engine {
     fn initial_points(&self, now: DateTime<Utc>) -> Vec<Output> {
         let site_base = self.config.site_ioa_base;
         let mut out = vec![
-            point(now, site_base + site::LIMIT, PointValue::Float(self.site_limit_kw.unwrap_or(0.0) as f32)),
+            point(
+                now,
+                site_base + site::LIMIT,
+                PointValue::Float(self.site_limit_kw.unwrap_or(0.0) as f32),
+            ),
             point(now, site_base + site::FAILSAFE, PointValue::Single(false)),
-            point(now, site_base + site::CHARGERS_ONLINE, PointValue::Float(0.0)),
+            point(
+                now,
+                site_base + site::CHARGERS_ONLINE,
+                PointValue::Float(0.0),
+            ),
         ];
         for charger in &self.chargers {
             out.push(point(
@@ -123,13 +128,23 @@ impl Engine {
         updates
     }
 
-    fn site_limit(&mut self, now: DateTime<Utc>, command: &ScadaCommand) -> (CommandOutcome, Vec<Output>) {
+    fn site_limit(
+        &mut self,
+        now: DateTime<Utc>,
+        command: &ScadaCommand,
+    ) -> (CommandOutcome, Vec<Output>) {
         let CommandAction::SetpointFloat(kw) = command.action else {
-            return (CommandOutcome::Rejected("site limit takes a short-float setpoint".into()), Vec::new());
+            return (
+                CommandOutcome::Rejected("site limit takes a short-float setpoint".into()),
+                Vec::new(),
+            );
         };
         let kw = f64::from(kw);
         if !kw.is_finite() {
-            return (CommandOutcome::Rejected("site limit is not a finite number".into()), Vec::new());
+            return (
+                CommandOutcome::Rejected("site limit is not a finite number".into()),
+                Vec::new(),
+            );
         }
         let base = self.config.site_ioa_base;
         if kw <= 0.0 {
@@ -253,7 +268,10 @@ mod tests {
         let mut engine = engine();
         let now = Utc::now();
         engine.handle(now, setpoint(11, 100.0, true));
-        assert_eq!(outcome(&engine.handle(now, setpoint(11, 150.0, false))), &CommandOutcome::Accepted);
+        assert_eq!(
+            outcome(&engine.handle(now, setpoint(11, 150.0, false))),
+            &CommandOutcome::Accepted
+        );
         assert!(matches!(
             outcome(&engine.handle(now, setpoint(11, 250.0, false))),
             CommandOutcome::Rejected(_)

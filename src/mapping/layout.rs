@@ -132,12 +132,42 @@ pub struct ChargerBlock {
 pub fn site_points(base: u32) -> Vec<PointDef> {
     use TypeId::*;
     vec![
-        PointDef::monitor(base + site::POWER, M_ME_TF_1, "site total active power".into(), "kW"),
-        PointDef::monitor(base + site::ENERGY, M_IT_TB_1, "site total active import energy".into(), "Wh"),
-        PointDef::monitor(base + site::LIMIT, M_ME_TF_1, "site limit in force".into(), "kW"),
-        PointDef::monitor(base + site::FAILSAFE, M_SP_TB_1, "failsafe limit active".into(), ""),
-        PointDef::monitor(base + site::CHARGERS_ONLINE, M_ME_TF_1, "chargers online".into(), "count"),
-        PointDef::command(base + site::LIMIT_SETPOINT, C_SE_NC_1, "site power limit setpoint".into(), "kW"),
+        PointDef::monitor(
+            base + site::POWER,
+            M_ME_TF_1,
+            "site total active power".into(),
+            "kW",
+        ),
+        PointDef::monitor(
+            base + site::ENERGY,
+            M_IT_TB_1,
+            "site total active import energy".into(),
+            "Wh",
+        ),
+        PointDef::monitor(
+            base + site::LIMIT,
+            M_ME_TF_1,
+            "site limit in force".into(),
+            "kW",
+        ),
+        PointDef::monitor(
+            base + site::FAILSAFE,
+            M_SP_TB_1,
+            "failsafe limit active".into(),
+            "",
+        ),
+        PointDef::monitor(
+            base + site::CHARGERS_ONLINE,
+            M_ME_TF_1,
+            "chargers online".into(),
+            "count",
+        ),
+        PointDef::command(
+            base + site::LIMIT_SETPOINT,
+            C_SE_NC_1,
+            "site power limit setpoint".into(),
+            "kW",
+        ),
     ]
 }
 
@@ -148,16 +178,41 @@ pub fn charger_points(block: &ChargerBlock) -> Vec<PointDef> {
     let id = &block.id;
     let mut points = vec![
         PointDef::monitor(base + ONLINE, M_SP_TB_1, format!("{id} online"), ""),
-        PointDef::monitor(base + POWER, M_ME_TF_1, format!("{id} total active power import"), "kW"),
-        PointDef::monitor(base + ENERGY, M_IT_TB_1, format!("{id} total active import energy"), "Wh"),
-        PointDef::monitor(base + LIMIT, M_ME_TF_1, format!("{id} power limit in force"), "kW"),
-        PointDef::monitor(base + FAULTED, M_SP_TB_1, format!("{id} any connector faulted"), ""),
+        PointDef::monitor(
+            base + POWER,
+            M_ME_TF_1,
+            format!("{id} total active power import"),
+            "kW",
+        ),
+        PointDef::monitor(
+            base + ENERGY,
+            M_IT_TB_1,
+            format!("{id} total active import energy"),
+            "Wh",
+        ),
+        PointDef::monitor(
+            base + LIMIT,
+            M_ME_TF_1,
+            format!("{id} power limit in force"),
+            "kW",
+        ),
+        PointDef::monitor(
+            base + FAULTED,
+            M_SP_TB_1,
+            format!("{id} any connector faulted"),
+            "",
+        ),
         PointDef::monitor(base + ALARM, M_SP_TB_1, format!("{id} alarm active"), ""),
     ];
     for n in 1..=block.connectors.min(MAX_CONNECTORS) {
         let at = |offset| base + connector(n, offset);
         let mut add = |offset, type_id, what: &str, unit| {
-            let mut point = PointDef::monitor(at(offset), type_id, format!("{id} connector {n} {what}"), unit);
+            let mut point = PointDef::monitor(
+                at(offset),
+                type_id,
+                format!("{id} connector {n} {what}"),
+                unit,
+            );
             point.connector = Some(n);
             points.push(point);
         };
@@ -169,11 +224,31 @@ pub fn charger_points(block: &ChargerBlock) -> Vec<PointDef> {
         add(CONNECTOR_CURRENT, M_ME_TF_1, "current (highest phase)", "A");
     }
     points.extend([
-        PointDef::command(base + POWER_SETPOINT, C_SE_NC_1, format!("{id} power limit setpoint"), "kW"),
-        PointDef::command(base + CURRENT_SETPOINT, C_SE_NB_1, format!("{id} current limit setpoint"), "A"),
-        PointDef::command(base + AVAILABILITY, C_SC_NA_1, format!("{id} availability (ON = operative)"), ""),
+        PointDef::command(
+            base + POWER_SETPOINT,
+            C_SE_NC_1,
+            format!("{id} power limit setpoint"),
+            "kW",
+        ),
+        PointDef::command(
+            base + CURRENT_SETPOINT,
+            C_SE_NB_1,
+            format!("{id} current limit setpoint"),
+            "A",
+        ),
+        PointDef::command(
+            base + AVAILABILITY,
+            C_SC_NA_1,
+            format!("{id} availability (ON = operative)"),
+            "",
+        ),
         PointDef::command(base + RESET, C_SC_NA_1, format!("{id} soft reset (ON)"), ""),
-        PointDef::command(base + CLEAR_LIMIT, C_SC_NA_1, format!("{id} clear limit (ON)"), ""),
+        PointDef::command(
+            base + CLEAR_LIMIT,
+            C_SC_NA_1,
+            format!("{id} clear limit (ON)"),
+            "",
+        ),
     ]);
     for point in &mut points {
         point.charger = Some(id.clone());
@@ -184,11 +259,36 @@ pub fn charger_points(block: &ChargerBlock) -> Vec<PointDef> {
 pub fn meter_points(name: &str, base: u32) -> Vec<PointDef> {
     use TypeId::*;
     vec![
-        PointDef::monitor(base + meter::POWER, M_ME_TF_1, format!("meter {name} active power"), "kW"),
-        PointDef::monitor(base + meter::ENERGY, M_IT_TB_1, format!("meter {name} active import energy"), "Wh"),
-        PointDef::monitor(base + meter::CURRENT, M_ME_TF_1, format!("meter {name} current"), "A"),
-        PointDef::monitor(base + meter::VOLTAGE, M_ME_TF_1, format!("meter {name} voltage"), "V"),
-        PointDef::monitor(base + meter::COMMUNICATING, M_SP_TB_1, format!("meter {name} communicating"), ""),
+        PointDef::monitor(
+            base + meter::POWER,
+            M_ME_TF_1,
+            format!("meter {name} active power"),
+            "kW",
+        ),
+        PointDef::monitor(
+            base + meter::ENERGY,
+            M_IT_TB_1,
+            format!("meter {name} active import energy"),
+            "Wh",
+        ),
+        PointDef::monitor(
+            base + meter::CURRENT,
+            M_ME_TF_1,
+            format!("meter {name} current"),
+            "A",
+        ),
+        PointDef::monitor(
+            base + meter::VOLTAGE,
+            M_ME_TF_1,
+            format!("meter {name} voltage"),
+            "V",
+        ),
+        PointDef::monitor(
+            base + meter::COMMUNICATING,
+            M_SP_TB_1,
+            format!("meter {name} communicating"),
+            "",
+        ),
     ]
 }
 
@@ -286,8 +386,8 @@ mod tests {
         assert_eq!(
             ioas,
             vec![
-                1000, 1001, 1002, 1003, 1004, 1005, 1010, 1011, 1012, 1013, 1014, 1015, 1020,
-                1021, 1022, 1023, 1024, 1025, 1090, 1091, 1092, 1093, 1094
+                1000, 1001, 1002, 1003, 1004, 1005, 1010, 1011, 1012, 1013, 1014, 1015, 1020, 1021,
+                1022, 1023, 1024, 1025, 1090, 1091, 1092, 1093, 1094
             ]
         );
         let setpoint = points.iter().find(|p| p.ioa == 1091).unwrap();

@@ -39,7 +39,10 @@ fn handle(engine: &mut Engine, station: &StationHandle, request: ToApplication) 
             None => warn!(session, "clock synchronisation with an invalid time"),
         },
         ToApplication::ResetProcess { session } => {
-            info!(session, "reset of process requested by SCADA: queued data of that master discarded");
+            info!(
+                session,
+                "reset of process requested by SCADA: queued data of that master discarded"
+            );
         }
     }
 }

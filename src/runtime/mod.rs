@@ -91,12 +91,13 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     application::apply(&station, engine.handle(Utc::now(), Input::Start));
 
     let listen = config.iec104.listen.to_string();
-    let listener = TcpListener::bind(&listen)
-        .await
-        .map_err(|source| RuntimeError::Iec104Listen {
-            address: listen.clone(),
-            source,
-        })?;
+    let listener =
+        TcpListener::bind(&listen)
+            .await
+            .map_err(|source| RuntimeError::Iec104Listen {
+                address: listen.clone(),
+                source,
+            })?;
     let (app_tx, app_rx) = mpsc::channel(APPLICATION_QUEUE);
     let settings = ServerSettings {
         allowed_masters: config.iec104.allowed_masters.clone(),

@@ -183,7 +183,12 @@ mod tests {
         assert!(selection.matches(11, TypeId::C_SE_NC_1, &action, now));
         assert!(!selection.matches(12, TypeId::C_SE_NC_1, &action, now));
         assert!(!selection.matches(11, TypeId::C_SE_TC_1, &action, now));
-        assert!(!selection.matches(11, TypeId::C_SE_NC_1, &CommandAction::SetpointFloat(100.5), now));
+        assert!(!selection.matches(
+            11,
+            TypeId::C_SE_NC_1,
+            &CommandAction::SetpointFloat(100.5),
+            now
+        ));
         assert!(!selection.matches(
             11,
             TypeId::C_SE_NC_1,

@@ -26,7 +26,9 @@ struct Inner {
 /// Recovers the data of a poisoned mutex: a panic elsewhere must not take the station down
 /// with it, and the station's invariants hold between calls.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl StationHandle {

@@ -130,8 +130,8 @@ impl ProcessImage {
         } else if entry.monitor_kind().is_none() {
             return Err(ImageError::UnknownIoa(update.ioa));
         }
-        let changed = update.value.is_some_and(|v| Some(v) != entry.value)
-            || update.quality != entry.quality;
+        let changed =
+            update.value.is_some_and(|v| Some(v) != entry.value) || update.quality != entry.quality;
         if let Some(value) = update.value {
             entry.value = Some(value);
         }

@@ -9,11 +9,11 @@
 //! blocks, sleeps or reads a clock. See `docs/iec104.md` for the behaviour towards masters.
 
 pub mod command;
+pub mod handle;
 pub mod image;
 pub mod interrogation;
 pub mod point;
 pub mod queue;
-pub mod handle;
 mod session;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -26,11 +26,11 @@ use crate::asdu::{
     self, Asdu, AsduParams, Cause, Cot, Freeze, Header, InformationObject, Qoi, Quality, TypeId,
     Value,
 };
-pub use command::{CommandAction, CommandId, CommandOutcome, CommandRequest, SessionId};
 use command::{command_element, Selection};
+pub use command::{CommandAction, CommandId, CommandOutcome, CommandRequest, SessionId};
+pub use handle::StationHandle;
 use image::{ProcessImage, UpdateEffect};
 use interrogation::{Interrogation, InterrogationKind};
-pub use handle::StationHandle;
 pub use point::{MonitorKind, PointKind, PointSpec, PointUpdate, PointValue};
 use queue::{BoundedFifo, Outgoing, Spontaneous};
 use session::Session;
@@ -89,7 +89,9 @@ pub enum ToApplication {
         time: Option<DateTime<Utc>>,
     },
     /// C_RP_NA_1 with QRP 1 (general reset of the process).
-    ResetProcess { session: SessionId },
+    ResetProcess {
+        session: SessionId,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -220,8 +222,7 @@ impl Station {
                 .iter()
                 .filter_map(|raw| Asdu::decode(raw, params).ok())
                 .filter(|asdu| {
-                    asdu.cot.cause == Cause::SPONTANEOUS
-                        || asdu.cot.cause == Cause::INITIALIZED
+                    asdu.cot.cause == Cause::SPONTANEOUS || asdu.cot.cause == Cause::INITIALIZED
                 })
                 .flat_map(|asdu| {
                     let (type_id, cause) = (asdu.type_id, asdu.cot.cause);
@@ -408,10 +409,9 @@ impl Station {
         let allowed = match type_id {
             TypeId::C_RD_NA_1 => cause == Cause::REQUEST,
             TypeId::C_IC_NA_1 => cause == Cause::ACTIVATION || cause == Cause::DEACTIVATION,
-            TypeId::C_CI_NA_1
-            | TypeId::C_CS_NA_1
-            | TypeId::C_TS_TA_1
-            | TypeId::C_RP_NA_1 => cause == Cause::ACTIVATION,
+            TypeId::C_CI_NA_1 | TypeId::C_CS_NA_1 | TypeId::C_TS_TA_1 | TypeId::C_RP_NA_1 => {
+                cause == Cause::ACTIVATION
+            }
             _ => cause == Cause::ACTIVATION || cause == Cause::DEACTIVATION,
         };
         if !allowed {
@@ -498,13 +498,7 @@ impl Station {
         self.confirm(id, asdu, true)
     }
 
-    fn read(
-        &mut self,
-        id: SessionId,
-        asdu: Asdu,
-        raw: &[u8],
-        ioa: u32,
-    ) -> Option<ToApplication> {
+    fn read(&mut self, id: SessionId, asdu: Asdu, raw: &[u8], ioa: u32) -> Option<ToApplication> {
         let Some(entry) = self.image.get(ioa) else {
             return self.reject_raw(id, raw, Cause::UNKNOWN_IOA);
         };
@@ -585,9 +579,10 @@ impl Station {
     ) -> Option<ToApplication> {
         let ioa = object.address;
         let type_id = asdu.type_id;
-        let matches_point = self.image.get(ioa).is_some_and(|entry| {
-            entry.spec.kind == PointKind::Command(type_id.without_time())
-        });
+        let matches_point = self
+            .image
+            .get(ioa)
+            .is_some_and(|entry| entry.spec.kind == PointKind::Command(type_id.without_time()));
         if !matches_point {
             return self.reject_raw(id, raw, Cause::UNKNOWN_IOA);
         }

@@ -101,7 +101,10 @@ impl PointSpec {
 pub enum PointValue {
     Single(bool),
     Double(DoublePointValue),
-    StepPosition { value: i8, transient: bool },
+    StepPosition {
+        value: i8,
+        transient: bool,
+    },
     Bitstring(u32),
     /// Normalised value in −1.0 ..< 1.0.
     Normalized(f32),

@@ -222,6 +222,9 @@ mod tests {
         queue.push(measurement(6, 1.0));
         assert_eq!(queue.pop_if_type(TypeId::M_ME_TF_1), None);
         assert_eq!(queue.pop_if_type(TypeId::M_IT_TB_1), Some(counter));
-        assert_eq!(queue.pop_if_type(TypeId::M_ME_TF_1), Some(measurement(6, 1.0)));
+        assert_eq!(
+            queue.pop_if_type(TypeId::M_ME_TF_1),
+            Some(measurement(6, 1.0))
+        );
     }
 }

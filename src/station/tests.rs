@@ -152,7 +152,10 @@ fn general_interrogation_answers_monitor_points_but_not_counters() {
     // Never had a value: IV.
     assert!(matches!(
         answer[1].objects[0].value,
-        Value::ShortFloat { quality: Quality { invalid: true, .. }, .. }
+        Value::ShortFloat {
+            quality: Quality { invalid: true, .. },
+            ..
+        }
     ));
 }
 
@@ -167,7 +170,12 @@ fn general_interrogation_without_time_uses_the_plain_types() {
     let types: Vec<TypeId> = drain(&mut station, id).iter().map(|a| a.type_id).collect();
     assert_eq!(
         types,
-        vec![TypeId::C_IC_NA_1, TypeId::M_ME_NC_1, TypeId::M_SP_NA_1, TypeId::C_IC_NA_1]
+        vec![
+            TypeId::C_IC_NA_1,
+            TypeId::M_ME_NC_1,
+            TypeId::M_SP_NA_1,
+            TypeId::C_IC_NA_1
+        ]
     );
 }
 
@@ -175,7 +183,10 @@ fn general_interrogation_without_time_uses_the_plain_types() {
 fn a_large_image_is_split_into_asdus_that_fit() {
     let mut station = Station::new(StationConfig::default());
     station
-        .add_points((100..400).map(|ioa| PointSpec::monitor(ioa, MonitorKind::Float)), None)
+        .add_points(
+            (100..400).map(|ioa| PointSpec::monitor(ioa, MonitorKind::Float)),
+            None,
+        )
         .unwrap();
     let id = active_session(&mut station);
     station.handle_asdu(id, Instant::now(), &gi());
@@ -309,7 +320,11 @@ fn events_wait_for_a_master_and_arrive_in_order() {
         .iter()
         .map(|a| matches!(a.objects[0].value, Value::SinglePoint { on: true, .. }))
         .collect();
-    assert_eq!(events, vec![true, false, true], "measurements are not buffered");
+    assert_eq!(
+        events,
+        vec![true, false, true],
+        "measurements are not buffered"
+    );
 }
 
 #[test]
@@ -361,7 +376,11 @@ fn only_the_latest_master_gets_data_in_a_redundancy_group() {
     single(&mut station, 3, false);
     assert!(drain(&mut station, a).is_empty());
     let answer = drain(&mut station, b);
-    assert_eq!(answer.len(), 2, "the event queued for a is handed over to b");
+    assert_eq!(
+        answer.len(),
+        2,
+        "the event queued for a is handed over to b"
+    );
 }
 
 #[test]
@@ -375,11 +394,17 @@ fn a_direct_execute_goes_to_the_application_unselected() {
     };
     assert!(!command.selected);
     assert_eq!(command.action, CommandAction::SetpointFloat(10.0));
-    assert!(drain(&mut station, id).is_empty(), "no confirmation before the outcome");
+    assert!(
+        drain(&mut station, id).is_empty(),
+        "no confirmation before the outcome"
+    );
     station.complete_command(command.id, &CommandOutcome::Accepted);
     assert_eq!(
         causes(&drain(&mut station, id)),
-        vec![(TypeId::C_SE_NC_1, 7, false), (TypeId::C_SE_NC_1, 10, false)]
+        vec![
+            (TypeId::C_SE_NC_1, 7, false),
+            (TypeId::C_SE_NC_1, 10, false)
+        ]
     );
 }
 
@@ -393,7 +418,10 @@ fn select_then_execute_is_marked_selected() {
     assert_eq!(causes(&confirm), vec![(TypeId::C_SE_NC_1, 7, false)]);
     assert!(matches!(
         confirm[0].objects[0].value,
-        Value::SetpointFloat { qos: Qos { select: true, .. }, .. }
+        Value::SetpointFloat {
+            qos: Qos { select: true, .. },
+            ..
+        }
     ));
     let Some(ToApplication::Command(command)) =
         station.handle_asdu(id, now, &setpoint(100.0, false))
@@ -450,7 +478,10 @@ fn a_deactivation_cancels_the_selection() {
         11,
         Value::SetpointFloat {
             value: 100.0,
-            qos: Qos { ql: 0, select: false },
+            qos: Qos {
+                ql: 0,
+                select: false,
+            },
         },
     );
     station.handle_asdu(id, now, &deactivate);
@@ -476,14 +507,33 @@ fn negative_confirmations_name_what_is_unknown() {
         qu: 0,
         select: false,
     });
-    station.handle_asdu(id, now, &request(TypeId::C_SC_NA_1, Cause::ACTIVATION, 5000, sco));
-    station.handle_asdu(id, now, &request_to(7, TypeId::C_SC_NA_1, Cause::ACTIVATION, 12, sco));
-    station.handle_asdu(id, now, &request(TypeId::C_SC_NA_1, Cause::SPONTANEOUS, 12, sco));
+    station.handle_asdu(
+        id,
+        now,
+        &request(TypeId::C_SC_NA_1, Cause::ACTIVATION, 5000, sco),
+    );
+    station.handle_asdu(
+        id,
+        now,
+        &request_to(7, TypeId::C_SC_NA_1, Cause::ACTIVATION, 12, sco),
+    );
+    station.handle_asdu(
+        id,
+        now,
+        &request(TypeId::C_SC_NA_1, Cause::SPONTANEOUS, 12, sco),
+    );
     // A single command to the setpoint's address: no such object of that type.
-    station.handle_asdu(id, now, &request(TypeId::C_SC_NA_1, Cause::ACTIVATION, 11, sco));
+    station.handle_asdu(
+        id,
+        now,
+        &request(TypeId::C_SC_NA_1, Cause::ACTIVATION, 11, sco),
+    );
     let answer = drain(&mut station, id);
     assert_eq!(
-        answer.iter().map(|a| (a.cot.cause.0, a.cot.negative)).collect::<Vec<_>>(),
+        answer
+            .iter()
+            .map(|a| (a.cot.cause.0, a.cot.negative))
+            .collect::<Vec<_>>(),
         vec![(47, true), (46, true), (45, true), (47, true)]
     );
 }
@@ -556,6 +606,12 @@ fn a_read_through_point_asks_the_application_and_marks_a_failed_refresh_not_topi
     let answer = drain(&mut station, id);
     assert!(matches!(
         answer[0].objects[0].value,
-        Value::ShortFloat { quality: Quality { not_topical: true, .. }, .. }
+        Value::ShortFloat {
+            quality: Quality {
+                not_topical: true,
+                ..
+            },
+            ..
+        }
     ));
 }
