@@ -9,5 +9,6 @@ pub mod asdu;
 pub mod config;
 pub mod iec104;
 pub mod mapping;
+pub mod ocpp;
 pub mod runtime;
 pub mod station;

@@ -132,14 +132,14 @@ fn link_starts_stopped() {
         link.send_asdu(now, GI_ASDU.to_vec()),
         Err(LinkError::NotActive)
     );
-    assert_eq!(tx(&mut link), []);
+    assert_eq!(tx(&mut link), Vec::<u8>::new());
 }
 
 #[test]
 fn repeated_startdt_is_confirmed_without_a_second_event() {
     let (out, ev, link) = check_all_splits(started, &STARTDT_ACT);
     assert_eq!(out, STARTDT_CON);
-    assert_eq!(ev, []);
+    assert!(ev.is_empty());
     assert!(link.is_active());
 }
 
@@ -184,14 +184,22 @@ fn stopdt_waits_for_pending_acknowledgements() {
     );
 
     link.handle_input(t0, &STOPDT_ACT);
-    assert_eq!(tx(&mut link), [], "no con while frames are unacknowledged");
+    assert_eq!(
+        tx(&mut link),
+        Vec::<u8>::new(),
+        "no con while frames are unacknowledged"
+    );
     assert_eq!(events(&mut link), []);
     assert!(!link.is_active());
     assert!(!link.can_send_asdu());
     assert_eq!(link.send_asdu(t0, vec![3]), Err(LinkError::NotActive));
 
     link.handle_input(t0, &s_frame(1));
-    assert_eq!(tx(&mut link), [], "one frame still unacknowledged");
+    assert_eq!(
+        tx(&mut link),
+        Vec::<u8>::new(),
+        "one frame still unacknowledged"
+    );
     link.handle_input(t0, &s_frame(2));
     assert_eq!(tx(&mut link), STOPDT_CON);
     assert_eq!(events(&mut link), [LinkEvent::DataTransferStopped]);
@@ -231,13 +239,13 @@ fn startdt_while_stopping_cancels_the_stop() {
     assert_eq!(events(&mut link), []);
     assert!(link.is_active());
     link.handle_input(t0, &s_frame(1));
-    assert_eq!(tx(&mut link), [], "no late STOPDT con");
+    assert_eq!(tx(&mut link), Vec::<u8>::new(), "no late STOPDT con");
 }
 
 #[test]
 fn i_frame_is_delivered() {
     let (out, ev, link) = check_all_splits(started, &GI_ACT);
-    assert_eq!(out, [], "acknowledged later, by w or t2");
+    assert_eq!(out, Vec::<u8>::new(), "acknowledged later, by w or t2");
     assert_eq!(ev, [LinkEvent::Asdu(GI_ASDU.to_vec())]);
     assert_eq!(
         link.stats(),
@@ -259,7 +267,7 @@ fn outgoing_i_frame_carries_the_acknowledgement() {
     // The piggybacked ack stopped t2: nothing more is sent when it would have expired.
     link.handle_input(t0, &s_frame(1));
     link.handle_timeout(t0 + cfg().t2);
-    assert_eq!(tx(&mut link), []);
+    assert_eq!(tx(&mut link), Vec::<u8>::new());
 }
 
 #[test]
@@ -272,7 +280,7 @@ fn s_frame_after_w_received_i_frames() {
 
     // One short of w: no S-frame yet.
     let (out, _, _) = check_all_splits(started, &frames[..7].concat());
-    assert_eq!(out, []);
+    assert_eq!(out, Vec::<u8>::new());
 }
 
 #[test]
@@ -285,11 +293,11 @@ fn s_frame_when_t2_expires() {
     link.handle_input(t0 + Duration::from_secs(5), &i_frame(1, 0, &GI_ASDU));
     assert_eq!(link.poll_timeout(), Some(t2));
     link.handle_timeout(t2 - Duration::from_millis(1));
-    assert_eq!(tx(&mut link), []);
+    assert_eq!(tx(&mut link), Vec::<u8>::new());
     link.handle_timeout(t2);
     assert_eq!(tx(&mut link), s_frame(2));
     link.handle_timeout(t2 + Duration::from_secs(1));
-    assert_eq!(tx(&mut link), [], "acknowledged once");
+    assert_eq!(tx(&mut link), Vec::<u8>::new(), "acknowledged once");
 }
 
 #[test]
@@ -305,7 +313,7 @@ fn t3_sends_testfr_and_t1_closes_without_con() {
     assert!(!link.is_closed());
     assert_eq!(
         tx(&mut link),
-        [],
+        Vec::<u8>::new(),
         "no second TESTFR while one is outstanding"
     );
     link.handle_timeout(t3 + cfg().t1);
@@ -339,7 +347,7 @@ fn testfr_con_clears_t1_and_any_frame_restarts_t3() {
     let later = t_con + Duration::from_secs(15);
     link.handle_input(later, &s_frame(0));
     link.handle_timeout(t_con + cfg().t3);
-    assert_eq!(tx(&mut link), []);
+    assert_eq!(tx(&mut link), Vec::<u8>::new());
     assert_eq!(link.poll_timeout(), Some(later + cfg().t3));
 }
 
@@ -401,7 +409,7 @@ fn ack_of_unsent_frame_closes() {
 #[test]
 fn i_frame_before_startdt_closes() {
     let (out, ev, link) = check_all_splits(fresh, &GI_ACT);
-    assert_eq!(out, []);
+    assert_eq!(out, Vec::<u8>::new());
     assert_eq!(ev, [LinkEvent::Closed(CloseReason::IFrameBeforeStartDt)]);
     assert!(link.is_closed());
 }
@@ -452,7 +460,7 @@ fn unexpected_send_sequence_closes() {
 fn wrong_start_octet_closes() {
     let input = [0x10, 0x49, 0x01, 0x4A, 0x16];
     let (out, ev, _) = check_all_splits(fresh, &input);
-    assert_eq!(out, []);
+    assert_eq!(out, Vec::<u8>::new());
     assert_eq!(
         ev,
         [LinkEvent::Closed(CloseReason::Malformed(
@@ -501,7 +509,7 @@ fn confirmations_queued_before_a_malformed_frame_are_flushed_once() {
     link.handle_input(later, &TESTFR_ACT);
     link.handle_timeout(later);
     assert_eq!(link.send_asdu(later, vec![1]), Err(LinkError::Closed));
-    assert_eq!(tx(&mut link), []);
+    assert_eq!(tx(&mut link), Vec::<u8>::new());
     assert_eq!(events(&mut link), []);
     assert!(!link.is_active());
     assert!(!link.can_send_asdu());
@@ -564,7 +572,7 @@ fn send_asdu_rejects_bad_sizes() {
         Err(LinkError::TooLong(250))
     );
     assert_eq!(link.unacknowledged(), 0);
-    assert_eq!(tx(&mut link), []);
+    assert_eq!(tx(&mut link), Vec::<u8>::new());
     link.send_asdu(t0, vec![0; MAX_ASDU_LEN]).unwrap();
     assert_eq!(tx(&mut link).len(), apci::MAX_APDU_LEN);
 }

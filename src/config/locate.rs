@@ -1,6 +1,7 @@
 //! Positions of dotted keys in the configuration text. toml's errors carry a byte span but no
 //! key path, and semantic errors carry a key path but no span; a second, span-only walk of the
-//! document (done only when an error needs it) turns either into file, line, column and key.
+//! document turns either into file, line, column and key. The walk also tells validation which
+//! keys the file sets and in what order, and is made only when one of these questions comes up.
 
 use std::cell::OnceCell;
 use std::fmt;
@@ -95,13 +96,18 @@ impl<'a> Source<'a> {
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+/// The text before `offset`, cut at a character boundary.
+fn before(text: &str, offset: usize) -> &str {
     let mut end = offset.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let before = &text[..end];
+    &text[..end]
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = before(text, offset);
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (
         before.matches('\n').count() + 1,
@@ -132,11 +138,7 @@ fn segments(path: &str) -> impl Iterator<Item = (&str, Option<usize>)> {
 /// Best-effort key for a syntax error, where toml yields no tree: the last table header
 /// before the error (with array indices counted) and the key on the error's line.
 fn syntax_context(text: &str, offset: usize) -> String {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
+    let before = before(text, offset);
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     // Header name → number of `[[name]]` headers seen under the current parent element.
     let mut counts: Vec<(String, usize)> = Vec::new();

@@ -2,16 +2,15 @@
 //! IEC 60870-5-101 field sizes, the IOA layout of CONTRACT §3, Modbus meters (§7) and the names
 //! that become MQTT topic levels (§5). The first failed check becomes the error.
 
-use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 
+use super::layout;
 use super::locate::Source;
 use super::{
-    Charger, Config, ConfigError, Iec101, Iec101Mode, Iec104, IoaBlock, Measurand, Meter,
-    MeterRegister, Mqtt, Ocpp, RegisterType, Site, Station, CHARGER_BLOCK_LEN, MAX_IOA,
-    OCPP_VERSIONS,
+    Charger, Config, ConfigError, Iec101, Iec101Mode, Iec104, Measurand, Meter, MeterRegister,
+    Mqtt, Ocpp, RegisterType, Site, Station, CHARGER_BLOCK_LEN, MAX_IOA, OCPP_VERSIONS,
 };
 
 /// Longest accepted duration outside the IEC timers: far beyond any sensible setting, and
@@ -21,21 +20,21 @@ const MAX_SECONDS: u64 = 7 * 24 * 3600;
 const MAX_CONNECTORS: u8 = 8;
 
 /// A failed check: the keys it concerns (reported at the first one the file sets) and why.
-struct Bad {
+pub(super) struct Bad {
     keys: Vec<String>,
     message: String,
 }
 
-type Check = Result<(), Bad>;
+pub(super) type Check = Result<(), Bad>;
 
-fn bad(key: impl Into<String>, message: impl Into<String>) -> Bad {
+pub(super) fn bad(key: impl Into<String>, message: impl Into<String>) -> Bad {
     Bad {
         keys: vec![key.into()],
         message: message.into(),
     }
 }
 
-fn ensure(ok: bool, key: impl Into<String>, message: impl Into<String>) -> Check {
+pub(super) fn ensure(ok: bool, key: impl Into<String>, message: impl Into<String>) -> Check {
     if ok {
         Ok(())
     } else {
@@ -182,8 +181,8 @@ fn check(c: &Config, source: &Source) -> Check {
     for (i, line) in c.iec101.iter().enumerate() {
         iec101(&format!("iec101[{i}]"), line)?;
     }
-    serial_devices(c)?;
-    ioa_layout(c, source)
+    layout::serial_devices(c)?;
+    layout::ioa_layout(c, source)
 }
 
 fn station(s: &Station) -> Check {
@@ -435,7 +434,8 @@ fn iec101(at: &str, l: &Iec101) -> Check {
         format!("{at}.mode"),
         message,
     )?;
-    // The all-ones value of each size is the broadcast address (IEC 60870-5-101 §7.2.4, -2 §5.1).
+    // The all-ones value of each size is the broadcast address (common address:
+    // IEC 60870-5-101 §7.2.4; link address: IEC 60870-5-2).
     let ca_max = if l.ca_size == 1 { 254 } else { 65534 };
     let message = format!(
         "{} does not fit ca_size = {} (1..={ca_max}; {} is broadcast)",
@@ -468,122 +468,6 @@ fn iec101(at: &str, l: &Iec101) -> Check {
         format!("{at}.link_address_size"),
         message,
     )
-}
-
-/// A serial device is opened once: IEC 101 lines need it alone, while Modbus meters may share
-/// an RS-485 bus if they agree on its settings and differ in unit id.
-fn serial_devices(c: &Config) -> Check {
-    for (i, line) in c.iec101.iter().enumerate() {
-        if let Some(j) = c.iec101[..i].iter().position(|o| o.device == line.device) {
-            let message = format!("{:?} is already used by iec101[{j}]", line.device);
-            return Err(bad(format!("iec101[{i}].device"), message));
-        }
-    }
-    for (i, meter) in c.meter.iter().enumerate() {
-        let Some(device) = &meter.rtu else { continue };
-        if let Some(j) = c.iec101.iter().position(|l| &l.device == device) {
-            let message = format!("{device:?} is already used by iec101[{j}]");
-            return Err(bad(format!("meter[{i}].rtu"), message));
-        }
-        let earlier = c.meter[..i].iter().enumerate();
-        let Some((j, other)) = earlier
-            .filter(|(_, o)| o.rtu.as_ref() == Some(device))
-            .find(|(_, o)| {
-                o.baud != meter.baud || o.parity != meter.parity || o.unit_id == meter.unit_id
-            })
-        else {
-            continue;
-        };
-        let (key, message) = if other.unit_id == meter.unit_id {
-            (
-                "unit_id",
-                format!(
-                    "{} is already used on {device:?} by meter[{j}]",
-                    meter.unit_id
-                ),
-            )
-        } else if other.baud != meter.baud {
-            (
-                "baud",
-                format!("meter[{j}] uses {device:?} at {} baud", other.baud),
-            )
-        } else {
-            (
-                "parity",
-                format!(
-                    "meter[{j}] uses {device:?} with parity {}",
-                    format!("{:?}", other.parity).to_lowercase()
-                ),
-            )
-        };
-        return Err(bad(format!("meter[{i}].{key}"), message));
-    }
-    Ok(())
-}
-
-/// CONTRACT §3: blocks must not overlap and must be addressable on every link.
-fn ioa_layout(c: &Config, source: &Source) -> Check {
-    let blocks = c.ioa_blocks();
-    for b in &blocks {
-        let last = b.range.end - 1;
-        let message = "IOA 0 means \"irrelevant\" in IEC 60870-5-101 §7.2.5 and is never a point";
-        ensure(b.range.start >= 1, &b.key, message)?;
-        let message = format!(
-            "{} needs IOAs up to {last}, beyond the 3-octet maximum {MAX_IOA}",
-            b.owner
-        );
-        ensure(last <= MAX_IOA, &b.key, message)?;
-    }
-    for (i, line) in c.iec101.iter().enumerate() {
-        let max = match line.ioa_size {
-            1 => 255,
-            2 => 65535,
-            _ => MAX_IOA,
-        };
-        let key = format!("iec101[{i}].ioa_size");
-        let fits = |what: &str, last: u32| {
-            let message = format!(
-                "{} octet(s) address IOAs up to {max}, but {what} uses IOAs up to {last}",
-                line.ioa_size
-            );
-            ensure(last <= max, &key, message)
-        };
-        for b in &blocks {
-            fits(&b.owner, b.range.end - 1)?;
-        }
-        if c.ocpp.accept_unknown {
-            let last = c.ocpp.auto_ioa_base + CHARGER_BLOCK_LEN - 1;
-            fits(
-                "the first block for unknown chargers (ocpp.auto_ioa_base)",
-                last,
-            )?;
-        }
-    }
-    // Report an overlap at the block that comes later in the file: that is usually the one
-    // just added. A block whose key is left at its default (the site) counts as first.
-    let mut in_file_order: Vec<_> = blocks.iter().collect();
-    in_file_order.sort_by_key(|b| source.key_offset(&b.key));
-    let mut placed: BTreeMap<u32, &IoaBlock> = BTreeMap::new();
-    for b in in_file_order {
-        // Placed blocks are disjoint, so only the one starting last below `b`'s end can overlap.
-        if let Some((_, other)) = placed.range(..b.range.end).next_back() {
-            if other.range.end > b.range.start {
-                let message = format!(
-                    "{} (IOAs {}..={}) overlaps {} (IOAs {}..={}, {})",
-                    b.owner,
-                    b.range.start,
-                    b.range.end - 1,
-                    other.owner,
-                    other.range.start,
-                    other.range.end - 1,
-                    source.describe(&other.key)
-                );
-                return Err(bad(&b.key, message));
-            }
-        }
-        placed.insert(b.range.start, b);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

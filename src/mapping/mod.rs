@@ -5,6 +5,7 @@
 //! tokio, no I/O. It owns the point layout and imports nothing from the protocol drivers;
 //! they depend on it.
 
+pub mod charger;
 pub mod engine;
 pub mod layout;
 

@@ -172,6 +172,18 @@ impl Station {
         }
     }
 
+    /// Spontaneous objects (events and measurements) waiting for transmission in the
+    /// sessions' queues and the standby buffer. Lets a producer apply backpressure, e.g.
+    /// the load source of `examples/iec104_source.rs`.
+    pub fn queued(&self) -> usize {
+        let sessions: usize = self
+            .sessions
+            .values()
+            .map(|s| s.queue.events.len() + s.queue.measurements.len())
+            .sum();
+        sessions + self.standby.len()
+    }
+
     /// Adds points; the new ones are sent spontaneously (with IV until they get a value)
     /// so that masters learn of them without a new GI.
     pub fn add_points(

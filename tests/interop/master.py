@@ -100,7 +100,8 @@ class Master:
     """One c104 client with one connection to the station under test."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", ca: int = 1,
-                 init=c104.Init.NONE, command_timeout_ms: int = 3000, name: str = "master"):
+                 init=c104.Init.NONE, command_timeout_ms: int = 3000, name: str = "master",
+                 w: Optional[int] = None, t2_s: Optional[int] = None):
         self.name = name
         self.host = host
         self.port = port
@@ -114,6 +115,12 @@ class Master:
         self.client.on_new_point(callable=self._on_new_point)
         self.conn = self.client.add_connection(ip=host, port=port, init=init)
         assert self.conn is not None, "c104 refused add_connection"
+        # c104 2.2.1 defaults: k 12, w 8, t1 15 s, t2 10 s. Against a station configured
+        # with a short t1, the master must acknowledge sooner (w = 1: at once).
+        if w is not None:
+            self.conn.protocol_parameters.receive_window_size = w
+        if t2_s is not None:
+            self.conn.protocol_parameters.confirm_interval = t2_s
         self.conn.on_receive_raw(callable=self._on_raw)
         self.conn.on_send_raw(callable=self._on_send_raw)
         self.conn.on_state_change(callable=self._on_state)
@@ -158,14 +165,25 @@ class Master:
         self.wait_open(timeout)
         return self
 
+    def start_nowait(self) -> None:
+        if not self._started:
+            self.client.start()
+            self._started = True
+
     def wait_open(self, timeout: float = 10.0) -> None:
         """Wait for OPEN; unmute (send STARTDT) if c104 stays OPEN_MUTED (PEERS.md quirk)."""
+        if not self.wait_until(lambda: self.conn.state == OPEN, timeout):
+            raise AssertionError(f"[{self.name}] connection to {self.host}:{self.port} not OPEN "
+                                 f"after {timeout}s (state {self.conn.state})")
+
+    def wait_until(self, cond: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Poll ``cond`` until true (True) or timeout (False), unmuting a stuck OPEN_MUTED."""
         deadline = time.monotonic() + timeout
         muted_since: Optional[float] = None
         while time.monotonic() < deadline:
+            if cond():
+                return True
             st = self.conn.state
-            if st == OPEN:
-                return
             if st == OPEN_MUTED:
                 now = time.monotonic()
                 if muted_since is None:
@@ -176,8 +194,7 @@ class Master:
             else:
                 muted_since = None
             time.sleep(0.05)
-        raise AssertionError(f"[{self.name}] connection to {self.host}:{self.port} not OPEN "
-                             f"after {timeout}s (state {self.conn.state})")
+        return cond()
 
     @property
     def is_open(self) -> bool:
@@ -289,6 +306,22 @@ class Master:
                              m, timeout)
 
     # ---- commands ----
+    def _execute_seen(self, sent_since: int, recv_since: int, type_id: int, ioa: int,
+                      wait: float = 0.5) -> bool:
+        """Did c104 send the execute (judged by its sent frames or an execute
+        confirmation from the station)? Polls ``wait`` s for late callbacks."""
+        deadline = time.monotonic() + wait
+        while True:
+            if self._sent_execute(sent_since, type_id, ioa):
+                return True
+            if any(a.type_id == type_id and ioa in a.ioas and a.cot in (A.COT_ACTCON,
+                                                                       A.COT_ACTTERM)
+                   and not a.objects[0].select for a in self.asdus(recv_since)):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
     def _sent_execute(self, since: int, type_id: int, ioa: int) -> bool:
         with self._cond:
             frames = [b for _, b in self.sent[since:]]
@@ -331,7 +364,7 @@ class Master:
         with self._cond:
             s0 = len(self.sent)
         ok = bool(point.transmit(cause=_COT[cause]))
-        if select and not self._sent_execute(s0, type_id, ioa):
+        if select and not self._execute_seen(s0, m, type_id, ioa):
             # c104 2.2.1 race (Connection::awaitCommandSuccess waits on its condition
             # variable without checking the predicate first): when the station confirms
             # the select before c104 starts waiting, the wake-up is lost, transmit()

@@ -154,8 +154,10 @@ def test_gi_answers_every_monitor_point_except_counters_with_time_tags(master):
     # spot checks of the layout (CONTRACT §3)
     assert {1, 2, 3, 4, 5} - objs.keys() == {2}            # site energy is a counter
     assert 1090 not in objs and 11 not in objs             # commands never in GI
-    for o in objs.values():
-        assert o.time is not None and not o.time.invalid or o.iv, o
+    for ioa, o in objs.items():
+        assert o.time is not None, f"IOA {ioa} without time tag"
+        if not o.iv:
+            assert_recent_utc(o.time)
 
 
 def test_gi_without_time_uses_untagged_types(make_daemon, make_master):
@@ -189,9 +191,20 @@ def test_counter_interrogation_answers_every_integrated_total(master):
 
 def test_c104_init_all_master_is_served_on_the_broadcast_address(daemon, make_master):
     """c104 with Init.ALL sends GI, CI and clock sync to CA 65535 (broadcast) after STARTDT."""
-    m = make_master(daemon.port, init=c104.Init.ALL)
-    end = m.wait_for(lambda a: a.type_id == A.C_IC_NA_1 and a.cot == A.COT_ACTTERM, 0, 10)
-    assert end is not None, f"no GI termination for the broadcast GI; got {m.asdus()}"
+    m = make_master(daemon.port, init=c104.Init.ALL, start=False)
+    m.start_nowait()
+
+    def gi_done() -> bool:
+        return any(a.type_id == A.C_IC_NA_1 and a.cot in (A.COT_ACTTERM, A.COT_UNKNOWN_CA)
+                   for a in m.asdus())
+
+    assert m.wait_until(gi_done, 15), f"broadcast GI not answered; c104 state " \
+        f"{m.conn.state}; sent {[A.parse_apdu(b) for _, b in m.sent]}; received {m.asdus()}"
+    gi_sent = [A.parse_asdu(A.parse_apdu(b).asdu) for _, b in m.sent if b[2] & 1 == 0]
+    assert any(a.type_id == A.C_IC_NA_1 and a.ca == 0xFFFF for a in gi_sent), \
+        f"c104 did not use the broadcast CA as expected: {gi_sent}"
+    assert not [a for a in m.asdus() if a.cot == A.COT_UNKNOWN_CA], \
+        "the broadcast CA 65535 was refused as unknown"
     got = {o.ioa for a in m.asdus() if a.cot == A.COT_INROGEN for o in a.objects}
     assert got == set(gi_expected(STD))
     assert all(a.ca == CA for a in m.asdus() if a.cot == A.COT_INROGEN), \
@@ -470,7 +483,7 @@ def test_unacknowledging_master_gets_k_frames_then_is_closed_after_t1(make_daemo
     k, t1 = 12, 2
     pts = layout(SITE["ioa_base"], MANY_CHARGERS)
     d = make_daemon(chargers=MANY_CHARGERS, iec104={"k": k, "w": 8, "t1_s": t1, "t2_s": 1})
-    m = make_master(d.port)
+    m = make_master(d.port, w=1, t2_s=1)   # acknowledge at once: t1 is only 2 s here
     with RawLink(d.port, auto_ack=False) as link:
         link.startdt()
         link.send_asdu(A.gi_asdu(CA))

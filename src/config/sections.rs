@@ -1,0 +1,192 @@
+//! The single tables of the configuration file (CONTRACT §2) as typed settings, with the
+//! defaults that apply when a key is left out. Field names are the TOML keys.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `[station]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Station {
+    /// Second MQTT topic level (`{prefix}/{name}/…`).
+    pub name: String,
+    /// Persisted counters, IOA assignments, limits and transaction ids.
+    pub state_dir: PathBuf,
+}
+
+impl Default for Station {
+    fn default() -> Self {
+        Self {
+            name: "ocpp809".into(),
+            state_dir: "/var/lib/ocpp809".into(),
+        }
+    }
+}
+
+/// `[iec104]`: the controlled station on TCP (IEC 60870-5-104).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Iec104 {
+    /// Address SCADA masters connect to.
+    pub listen: SocketAddr,
+    /// Common address of ASDU, 1..=65534.
+    pub common_address: u16,
+    /// Unacknowledged I-frames sent before sending stops, 1..=32767.
+    pub k: u16,
+    /// I-frames received before acknowledging, 1..=32767, below `k`.
+    pub w: u16,
+    /// Connection establishment timeout, 1..=255 s.
+    pub t0_s: u64,
+    /// Acknowledgement timeout for sent I- and U-frames, 1..=255 s.
+    pub t1_s: u64,
+    /// Acknowledgement delay without own data, 1..=255 s, below `t1_s`.
+    pub t2_s: u64,
+    /// Idle time before a TESTFR, 1..=172800 s.
+    pub t3_s: u64,
+    /// Masters allowed to connect; empty: any.
+    pub allowed_masters: Vec<IpAddr>,
+    /// Simultaneous master connections, at least 1.
+    pub max_masters: usize,
+    /// Which STARTDT-active masters receive monitoring data.
+    pub redundancy: Redundancy,
+    /// GI answers use the time-tagged types 30/36/37 instead of 1/13/15.
+    pub gi_with_time: bool,
+    /// Time from select to execute in select-before-operate, seconds.
+    pub select_timeout_s: u64,
+    /// A power-limit change larger than this (kW) requires select-before-operate.
+    pub large_change_kw: f64,
+}
+
+impl Default for Iec104 {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 2404)),
+            common_address: 1,
+            k: 12,
+            w: 8,
+            t0_s: 30,
+            t1_s: 15,
+            t2_s: 10,
+            t3_s: 20,
+            allowed_masters: Vec::new(),
+            max_masters: 10,
+            redundancy: Redundancy::PerConnection,
+            gi_with_time: true,
+            select_timeout_s: 10,
+            large_change_kw: 50.0,
+        }
+    }
+}
+
+/// Which STARTDT-active masters receive monitoring data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Redundancy {
+    /// Every STARTDT-active master gets all data.
+    PerConnection,
+    /// Only the master that sent STARTDT last gets data.
+    SingleGroup,
+}
+
+/// `[ocpp]`: the endpoint chargers connect to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ocpp {
+    /// Address of the WebSocket server.
+    pub listen: SocketAddr,
+    /// Offered WebSocket subprotocols in preference order, each one of
+    /// [`OCPP_VERSIONS`](super::OCPP_VERSIONS), none twice.
+    pub versions: Vec<String>,
+    /// How non-conforming payloads are treated.
+    pub mode: OcppMode,
+    /// Wait for a charger's answer to a CALL, seconds.
+    pub call_timeout_s: u64,
+    /// Heartbeat interval given to chargers at boot, seconds.
+    pub heartbeat_interval_s: u64,
+    /// Unknown charge point ids are accepted and get an IOA block.
+    pub accept_unknown: bool,
+    /// First IOA block for unknown chargers; later ones follow in steps of 100.
+    pub auto_ioa_base: u32,
+    /// `max_kw` of unknown chargers.
+    pub default_max_kw: f64,
+    /// `connectors` of unknown chargers, 1..=8.
+    pub default_connectors: u8,
+}
+
+impl Default for Ocpp {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9000)),
+            versions: vec!["ocpp2.0.1".into(), "ocpp1.6".into()],
+            mode: OcppMode::Lenient,
+            call_timeout_s: 30,
+            heartbeat_interval_s: 300,
+            accept_unknown: true,
+            auto_ioa_base: 10_000,
+            default_max_kw: 22.0,
+            default_connectors: 2,
+        }
+    }
+}
+
+/// How non-conforming OCPP payloads are treated (CONTRACT §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OcppMode {
+    /// Sanitize and count non-conforming input.
+    Lenient,
+    /// Reject non-conforming input.
+    Strict,
+}
+
+/// `[mqtt]`: publication of state and events (CONTRACT §5).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mqtt {
+    /// Whether to connect to a broker at all.
+    pub enabled: bool,
+    /// `mqtt://host[:port]` or `mqtts://host[:port]`.
+    pub url: String,
+    /// First topic level(s); no `+` or `#`.
+    pub topic_prefix: String,
+    /// Messages buffered while the broker is unreachable, at least 1.
+    pub buffer_messages: usize,
+}
+
+impl Default for Mqtt {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            url: "mqtt://127.0.0.1:1883".into(),
+            topic_prefix: "ocpp809".into(),
+            buffer_messages: 100_000,
+        }
+    }
+}
+
+/// `[site]`: site points and site power management.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Site {
+    /// First IOA of the site block (offsets 0..=10).
+    pub ioa_base: u32,
+    /// Site limit in kW; 0: none.
+    pub limit_kw: f64,
+    /// Site limit in kW while SCADA is absent.
+    pub failsafe_limit_kw: f64,
+    /// Seconds without SCADA before the failsafe limit applies; 0: failsafe off.
+    pub scada_loss_timeout_s: u64,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Self {
+            ioa_base: 1,
+            limit_kw: 0.0,
+            failsafe_limit_kw: 0.0,
+            scada_loss_timeout_s: 0,
+        }
+    }
+}
