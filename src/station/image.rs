@@ -81,6 +81,8 @@ pub struct ProcessImage {
     entries: BTreeMap<u32, Entry>,
     /// Counter interrogations with freeze so far, modulo 32 (the BCR sequence number).
     counter_sequence: u8,
+    /// The command types some point accepts.
+    command_types: std::collections::BTreeSet<crate::asdu::TypeId>,
 }
 
 impl ProcessImage {
@@ -92,8 +94,16 @@ impl ProcessImage {
         if self.entries.contains_key(&spec.ioa) {
             return Err(ImageError::Duplicate(spec.ioa));
         }
+        if let PointKind::Command(type_id) = spec.kind {
+            self.command_types.insert(type_id);
+        }
         self.entries.insert(spec.ioa, Entry::new(spec));
         Ok(())
+    }
+
+    /// Whether any command point accepts `type_id` (untagged).
+    pub fn serves_command(&self, type_id: crate::asdu::TypeId) -> bool {
+        self.command_types.contains(&type_id)
     }
 
     pub fn get(&self, ioa: u32) -> Option<&Entry> {

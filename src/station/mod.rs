@@ -411,7 +411,11 @@ impl Station {
             }
         };
         let type_id = asdu.type_id;
-        if !(type_id.is_command() || is_system_command(type_id)) {
+        // A process command type no point of this station accepts is an unknown type
+        // (COT 44); a served type at the wrong address is an unknown IOA (COT 47).
+        let served = is_system_command(type_id)
+            || (type_id.is_command() && self.image.serves_command(type_id.without_time()));
+        if !served {
             return self.reject_raw(id, raw, Cause::UNKNOWN_TYPE);
         }
         if !session.addresses_me(asdu.common_address, type_id) {

@@ -539,6 +539,23 @@ fn negative_confirmations_name_what_is_unknown() {
 }
 
 #[test]
+fn a_command_type_no_point_accepts_is_an_unknown_type() {
+    let mut station = station(StationConfig::default());
+    let id = active_session(&mut station);
+    let bitstring = request(
+        TypeId::C_BO_NA_1,
+        Cause::ACTIVATION,
+        12,
+        Value::BitstringCommand { bits: 1 },
+    );
+    station.handle_asdu(id, Instant::now(), &bitstring);
+    assert_eq!(
+        causes(&drain(&mut station, id)),
+        vec![(TypeId::C_BO_NA_1, 44, true)]
+    );
+}
+
+#[test]
 fn an_unknown_type_is_mirrored_with_cause_44() {
     let mut station = station(StationConfig::default());
     let id = active_session(&mut station);

