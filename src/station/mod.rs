@@ -348,15 +348,17 @@ impl Station {
         };
         if receivers.is_empty() {
             // Measurements are not kept: the GI after reconnection delivers their state.
-            if kind.is_event() {
-                self.standby.push(item);
+            if kind.is_event() && self.standby.push(item) {
+                log_event_drop("no master active", self.standby.dropped());
             }
             return;
         }
         for id in receivers {
             if let Some(session) = self.sessions.get_mut(&id) {
                 if kind.is_event() {
-                    session.queue.events.push(item);
+                    if session.queue.events.push(item) {
+                        log_event_drop(&session.profile.name, session.queue.events.dropped());
+                    }
                 } else {
                     session.queue.measurements.push(item);
                 }
@@ -740,6 +742,14 @@ impl Station {
             session.queue.responses.push_back(outgoing);
             self.wakeups.insert(id);
         }
+    }
+}
+
+/// Logs the first dropped event and every 1000th after it, so a full buffer is visible
+/// without flooding the journal.
+fn log_event_drop(queue: &str, dropped: u64) {
+    if dropped == 1 || dropped % 1000 == 0 {
+        warn!(queue, dropped, "event buffer full: oldest events dropped");
     }
 }
 
