@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::charger::ChargerEvent;
 use super::layout::{charger, site, ChargerBlock};
 use crate::asdu::Quality;
 use crate::station::{CommandAction, CommandOutcome, CommandRequest, PointUpdate, PointValue};
@@ -37,6 +38,7 @@ pub enum Input {
     /// The daemon started: publish the initial point states.
     Start,
     Scada(ScadaCommand),
+    Charger(ChargerEvent),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,7 +83,56 @@ impl Engine {
         match input {
             Input::Start => self.initial_points(now),
             Input::Scada(command) => self.scada_command(now, command),
+            Input::Charger(event) => self.charger_event(now, event),
         }
+    }
+
+    /// Connection state today; meter values, status and transactions follow with the
+    /// mapping of CONTRACT §3's monitoring rows.
+    fn charger_event(&mut self, now: DateTime<Utc>, event: ChargerEvent) -> Vec<Output> {
+        let (charger, online) = match &event {
+            ChargerEvent::Connected { charger } => (charger, true),
+            ChargerEvent::Disconnected { charger } => (charger, false),
+            _ => return Vec::new(),
+        };
+        let Some(state) = self
+            .chargers
+            .iter_mut()
+            .find(|c| &c.settings.block.id == charger)
+        else {
+            return Vec::new();
+        };
+        if state.online == online {
+            return Vec::new();
+        }
+        state.online = online;
+        let mut out = vec![point(
+            now,
+            state.settings.block.ioa_base + charger::ONLINE,
+            PointValue::Single(online),
+        )];
+        if !online {
+            // Offline: every other point keeps its last value, marked not topical.
+            let base = state.settings.block.ioa_base;
+            for ioa in monitor_ioas_except_online(&state.settings.block) {
+                out.push(Output::Point(PointUpdate {
+                    ioa: base + ioa,
+                    value: None,
+                    quality: Quality {
+                        not_topical: true,
+                        ..Quality::GOOD
+                    },
+                    time: now,
+                }));
+            }
+        }
+        let count = self.chargers.iter().filter(|c| c.online).count();
+        out.push(point(
+            now,
+            self.config.site_ioa_base + site::CHARGERS_ONLINE,
+            PointValue::Float(count as f32),
+        ));
+        out
     }
 
     fn initial_points(&self, now: DateTime<Utc>) -> Vec<Output> {
@@ -199,6 +250,30 @@ impl Engine {
     }
 }
 
+/// Offsets of a charger's monitored points other than the online point.
+fn monitor_ioas_except_online(block: &ChargerBlock) -> Vec<u32> {
+    let mut offsets = vec![
+        charger::POWER,
+        charger::ENERGY,
+        charger::LIMIT,
+        charger::FAULTED,
+        charger::ALARM,
+    ];
+    for n in 1..=block.connectors.min(charger::MAX_CONNECTORS) {
+        for offset in [
+            charger::CONNECTOR_AVAILABLE,
+            charger::CONNECTOR_OCCUPIED,
+            charger::CONNECTOR_FAULTED,
+            charger::CONNECTOR_POWER,
+            charger::CONNECTOR_ENERGY,
+            charger::CONNECTOR_CURRENT,
+        ] {
+            offsets.push(charger::connector(n, offset));
+        }
+    }
+    offsets
+}
+
 fn point(now: DateTime<Utc>, ioa: u32, value: PointValue) -> Output {
     Output::Point(PointUpdate {
         ioa,
@@ -297,6 +372,38 @@ mod tests {
             outcome(&outputs),
             &CommandOutcome::Rejected("charger CP001 is offline".into())
         );
+    }
+
+    #[test]
+    fn a_connected_charger_is_online_and_counted_and_goes_not_topical_when_lost() {
+        let mut engine = engine();
+        let now = Utc::now();
+        let connected = engine.handle(
+            now,
+            Input::Charger(ChargerEvent::Connected {
+                charger: "CP001".into(),
+            }),
+        );
+        assert!(connected.contains(&point(now, 1000, PointValue::Single(true))));
+        assert!(connected.contains(&point(now, 5, PointValue::Float(1.0))));
+        let lost = engine.handle(
+            now,
+            Input::Charger(ChargerEvent::Disconnected {
+                charger: "CP001".into(),
+            }),
+        );
+        assert!(lost.contains(&point(now, 1000, PointValue::Single(false))));
+        assert!(lost.contains(&point(now, 5, PointValue::Float(0.0))));
+        let power_nt = Output::Point(PointUpdate {
+            ioa: 1001,
+            value: None,
+            quality: Quality {
+                not_topical: true,
+                ..Quality::GOOD
+            },
+            time: now,
+        });
+        assert!(lost.contains(&power_nt));
     }
 
     #[test]
