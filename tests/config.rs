@@ -900,3 +900,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_charger_password_has_16_to_40_printable_characters() {
+    let charger = |password: &str| {
+        format!("[[charger]]\nid = \"CP001\"\nioa_base = 1000\npassword = \"{password}\"  # <- charger[0].password\n")
+    };
+    rejects(&charger("short"));
+    rejects(&charger(&"x".repeat(41)));
+    rejects(&charger("sixteen chars ok"));
+    let config = parse(&charger("0123456789abcdef"));
+    assert_eq!(
+        config.charger[0].password.as_deref(),
+        Some("0123456789abcdef")
+    );
+}

@@ -79,6 +79,13 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     echo "$WANT" > "$STAMP"
 fi
 "$VENV/bin/python" -c 'import c104, pytest, pytest_timeout; print("python", __import__("sys").version.split()[0], "pytest", pytest.__version__)'
+# The official OCPP JSON schemas ship inside the `ocpp` package (v16/schemas, v201/schemas);
+# Rust tests validate what ocpp809 sends against them.
+OCPP_SCHEMAS_DIR="$("$VENV/bin/python" -c 'import os, ocpp; print(os.path.dirname(os.path.abspath(ocpp.__file__)))')"
+[ -d "$OCPP_SCHEMAS_DIR/v16/schemas" ] && [ -d "$OCPP_SCHEMAS_DIR/v201/schemas" ] \
+    || { echo "no OCPP schemas under $OCPP_SCHEMAS_DIR" >&2; exit 1; }
+export OCPP_SCHEMAS_DIR
+echo "OCPP_SCHEMAS_DIR=$OCPP_SCHEMAS_DIR"
 
 # ---------------------------------------------------------------- rust
 if command -v rustup >/dev/null 2>&1; then

@@ -271,6 +271,11 @@ pub struct Charger {
     /// 1 or 3; A ↔ kW conversions use 230 V × phases.
     #[serde(default = "three")]
     pub phases: u8,
+    /// OCPP security profile 1: when set, the charger must send HTTP Basic auth with its id
+    /// as user name and this password (16–40 printable ASCII characters, as the OCPP
+    /// security whitepaper asks of BasicAuthPassword / AuthorizationKey).
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 fn one<T: From<u8>>() -> T {

@@ -311,7 +311,17 @@ fn charger(at: &str, c: &Charger) -> Check {
         1..=MAX_CONNECTORS,
         &format!("{at}.connectors"),
     )?;
-    one_of(c.phases, &[1, 3], &format!("{at}.phases"))
+    one_of(c.phases, &[1, 3], &format!("{at}.phases"))?;
+    if let Some(password) = &c.password {
+        let printable = password.chars().all(|ch| ch.is_ascii_graphic());
+        if !(16..=40).contains(&password.len()) || !printable {
+            return Err(bad(
+                format!("{at}.password"),
+                "a password has 16 to 40 printable ASCII characters",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn meter(at: &str, m: &Meter, source: &Source) -> Check {

@@ -83,6 +83,8 @@ pub struct PointDef {
     pub charger: Option<String>,
     pub connector: Option<u8>,
     pub direction: Direction,
+    /// A read of this point asks the charger first (C_RD_NA_1 on the limit in force).
+    pub read_through: bool,
 }
 
 impl PointDef {
@@ -95,6 +97,7 @@ impl PointDef {
             charger: None,
             connector: None,
             direction: Direction::Monitor,
+            read_through: false,
         }
     }
 
@@ -115,7 +118,10 @@ impl PointDef {
                     TypeId::M_IT_NA_1 => MonitorKind::Counter,
                     _ => MonitorKind::Float,
                 };
-                PointSpec::monitor(self.ioa, kind)
+                PointSpec {
+                    read_through: self.read_through,
+                    ..PointSpec::monitor(self.ioa, kind)
+                }
             }
         }
     }
@@ -190,12 +196,15 @@ pub fn charger_points(block: &ChargerBlock) -> Vec<PointDef> {
             format!("{id} total active import energy"),
             "Wh",
         ),
-        PointDef::monitor(
-            base + LIMIT,
-            M_ME_TF_1,
-            format!("{id} power limit in force"),
-            "kW",
-        ),
+        PointDef {
+            read_through: true,
+            ..PointDef::monitor(
+                base + LIMIT,
+                M_ME_TF_1,
+                format!("{id} power limit in force"),
+                "kW",
+            )
+        },
         PointDef::monitor(
             base + FAULTED,
             M_SP_TB_1,

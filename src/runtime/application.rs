@@ -1,48 +1,86 @@
 //! The application task: feeds what the station hands over (SCADA commands, clock
-//! synchronisation, reset) into the pure mapping engine and applies its outputs.
+//! synchronisation, reset) and what chargers report into the pure mapping engine, applies
+//! its point updates and command outcomes to the station, and routes its charger commands.
 
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use crate::mapping::charger::ChargerEvent;
 use crate::mapping::{Engine, Input, Output};
+use crate::ocpp::server::Router;
 use crate::station::{CommandOutcome, StationHandle, ToApplication};
 
-pub async fn run(
-    mut engine: Engine,
-    station: StationHandle,
-    mut requests: mpsc::Receiver<ToApplication>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            request = requests.recv() => match request {
-                Some(request) => handle(&mut engine, &station, request),
-                None => break,
-            },
-            _ = shutdown.changed() => break,
-        }
-    }
+pub struct Application {
+    pub engine: Engine,
+    pub station: StationHandle,
+    pub router: Router,
 }
 
-fn handle(engine: &mut Engine, station: &StationHandle, request: ToApplication) {
-    match request {
-        ToApplication::Command(command) => {
-            let outputs = engine.handle(Utc::now(), Input::Scada(command));
-            apply(station, outputs);
-        }
-        ToApplication::ClockSync { session, time } => match time {
-            Some(time) => {
-                let skew_ms = (time - Utc::now()).num_milliseconds();
-                info!(session, %time, skew_ms, "clock synchronisation from SCADA");
+impl Application {
+    pub async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<ToApplication>,
+        mut charger_events: mpsc::Receiver<ChargerEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                request = requests.recv() => match request {
+                    Some(request) => self.scada(request),
+                    None => break,
+                },
+                event = charger_events.recv() => match event {
+                    Some(event) => self.feed(Input::Charger(event)),
+                    None => break,
+                },
+                _ = shutdown.changed() => break,
             }
-            None => warn!(session, "clock synchronisation with an invalid time"),
-        },
-        ToApplication::ResetProcess { session } => {
-            info!(
-                session,
-                "reset of process requested by SCADA: queued data of that master discarded"
-            );
+        }
+    }
+
+    fn scada(&mut self, request: ToApplication) {
+        match request {
+            ToApplication::Command(command) => self.feed(Input::Scada(command)),
+            ToApplication::ClockSync { session, time } => match time {
+                Some(time) => {
+                    let skew_ms = (time - Utc::now()).num_milliseconds();
+                    info!(session, %time, skew_ms, "clock synchronisation from SCADA");
+                }
+                None => warn!(session, "clock synchronisation with an invalid time"),
+            },
+            ToApplication::ResetProcess { session } => {
+                info!(
+                    session,
+                    "reset of process requested by SCADA: queued data of that master discarded"
+                );
+            }
+        }
+    }
+
+    /// Runs the engine on `input` and carries out its outputs; a charger command that
+    /// cannot be delivered is answered at once so the SCADA command is confirmed.
+    pub fn feed(&mut self, input: Input) {
+        let mut inputs = vec![input];
+        while let Some(input) = inputs.pop() {
+            let outputs = self.engine.handle(Utc::now(), input);
+            let mut station_outputs = Vec::with_capacity(outputs.len());
+            for output in outputs {
+                match output {
+                    Output::Charger(request) => {
+                        let (charger, id) = (request.charger.clone(), request.id);
+                        if let Err(result) = self.router.send(request) {
+                            inputs.push(Input::Charger(ChargerEvent::CommandFinished {
+                                charger,
+                                request: id,
+                                result,
+                            }));
+                        }
+                    }
+                    other => station_outputs.push(other),
+                }
+            }
+            apply(&self.station, station_outputs);
         }
     }
 }
@@ -64,6 +102,7 @@ pub fn apply(station: &StationHandle, outputs: Vec<Output>) {
                     }
                     station.complete_command(id, &outcome);
                 }
+                Output::Charger(_) => {}
             }
         }
     });

@@ -4,6 +4,8 @@
 
 mod application;
 
+use application::Application;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,10 +20,16 @@ use crate::iec104::server::{self, ServerSettings};
 use crate::mapping::engine::ChargerSettings;
 use crate::mapping::layout::ChargerBlock;
 use crate::mapping::{Engine, EngineConfig, Input, PointList};
+use crate::ocpp::server::{self as ocpp_server, Router};
+use crate::ocpp::{Mode, Version};
 use crate::station::{Redundancy, Station, StationConfig, StationHandle};
 
 /// Commands and requests waiting for the application task.
 const APPLICATION_QUEUE: usize = 1024;
+/// Charger events waiting for the application task; a full queue slows the chargers' reads.
+const CHARGER_EVENT_QUEUE: usize = 4096;
+/// Concurrent WebSocket connections (chargers plus handshakes in progress).
+const MAX_OCPP_CONNECTIONS: usize = 10_000;
 /// Events kept per master (and while no master is active) before the oldest is dropped.
 const EVENT_CAPACITY: usize = 100_000;
 
@@ -34,6 +42,11 @@ pub enum RuntimeError {
     },
     #[error("cannot listen for IEC 104 on {address}: {source}")]
     Iec104Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen for OCPP on {address}: {source}")]
+    OcppListen {
         address: String,
         source: std::io::Error,
     },
@@ -51,6 +64,31 @@ pub fn station_config(config: &Config) -> StationConfig {
             ConfigRedundancy::SingleGroup => Redundancy::SingleGroup,
         },
         ..StationConfig::default()
+    }
+}
+
+pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
+    ocpp_server::ServerSettings {
+        versions: config
+            .ocpp
+            .versions
+            .iter()
+            .filter_map(|name| Version::from_subprotocol(name))
+            .collect(),
+        mode: match config.ocpp.mode {
+            crate::config::OcppMode::Lenient => Mode::Lenient,
+            crate::config::OcppMode::Strict => Mode::Strict,
+        },
+        heartbeat_interval_s: u32::try_from(config.ocpp.heartbeat_interval_s).unwrap_or(u32::MAX),
+        call_timeout: Duration::from_secs(config.ocpp.call_timeout_s),
+        known_chargers: (!config.ocpp.accept_unknown)
+            .then(|| config.charger.iter().map(|c| c.id.clone()).collect()),
+        passwords: config
+            .charger
+            .iter()
+            .filter_map(|c| Some((c.id.clone(), c.password.clone()?)))
+            .collect(),
+        max_connections: MAX_OCPP_CONNECTIONS,
     }
 }
 
@@ -118,22 +156,45 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         chargers = config.charger.len(),
         "ocpp809 ready"
     );
-    if !config.charger.is_empty() || config.ocpp.accept_unknown {
-        warn!("the OCPP central system is not part of this build yet: chargers stay offline");
-    }
-    let server = tokio::spawn(server::serve(
+    let ocpp_listen = config.ocpp.listen.to_string();
+    let ocpp_listener =
+        TcpListener::bind(&ocpp_listen)
+            .await
+            .map_err(|source| RuntimeError::OcppListen {
+                address: ocpp_listen.clone(),
+                source,
+            })?;
+    info!(ocpp = %ocpp_listen, versions = ?config.ocpp.versions, "OCPP central system listening");
+    let router = Router::default();
+    let (charger_tx, charger_rx) = mpsc::channel(CHARGER_EVENT_QUEUE);
+    let iec104 = tokio::spawn(server::serve(
         listener,
         settings,
         station.clone(),
         app_tx,
         shutdown.clone(),
     ));
-    let app = tokio::spawn(application::run(engine, station, app_rx, shutdown));
-    if let Err(error) = server.await {
-        warn!(%error, "IEC 104 server task ended abnormally");
-    }
-    if let Err(error) = app.await {
-        warn!(%error, "application task ended abnormally");
+    let ocpp = tokio::spawn(ocpp_server::serve(
+        ocpp_listener,
+        ocpp_settings(&config),
+        router.clone(),
+        charger_tx,
+        shutdown.clone(),
+    ));
+    let application = Application {
+        engine,
+        station,
+        router,
+    };
+    let app = tokio::spawn(application.run(app_rx, charger_rx, shutdown));
+    for (name, task) in [
+        ("IEC 104 server", iec104),
+        ("OCPP server", ocpp),
+        ("application", app),
+    ] {
+        if let Err(error) = task.await {
+            warn!(%error, task = name, "task ended abnormally");
+        }
     }
     info!("ocpp809 stopped");
     Ok(())

@@ -54,17 +54,18 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def make_daemon(request, tmp_path, ocpp809_bin) -> Callable[..., Daemon]:
-    """Factory: make_daemon(iec104={...}, site={...}, chargers=[...], extra={...}, start=True)."""
+    """Factory: make_daemon(iec104={...}, site={...}, chargers=[...], ocpp={...}, extra={...},
+    start=True). ``ocpp`` keys are merged into the ``[ocpp]`` table (listen is always set)."""
     daemons: list[Daemon] = []
     request.node._ocpp809_daemons = daemons
 
     def make(*, iec104=None, site=None, chargers=None, extra=None, start=True,
-             name=None) -> Daemon:
+             name=None, ocpp=None) -> Daemon:
         name = name or f"ocpp809-{len(daemons)}"
         d = Daemon(ocpp809_bin, tmp_path / name, iec104=iec104,
                    site=SITE if site is None else site,
                    chargers=CHARGERS if chargers is None else chargers,
-                   extra=extra, name=name)
+                   extra=extra, name=name, ocpp=ocpp)
         daemons.append(d)
         if start:
             d.start()

@@ -69,7 +69,8 @@ class Daemon:
 
     def __init__(self, binary: str, workdir: Path, *, iec104: Optional[dict] = None,
                  site: Optional[dict] = None, chargers: Optional[list[dict]] = None,
-                 extra: Optional[dict] = None, name: str = "ocpp809"):
+                 extra: Optional[dict] = None, name: str = "ocpp809",
+                 ocpp: Optional[dict] = None):
         self.binary = binary
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +85,7 @@ class Daemon:
         cfg: dict[str, Any] = {
             "station": {"name": "interop", "state_dir": str(self.state_dir)},
             "iec104": {"listen": f"{LOOPBACK}:{self.port}", **(iec104 or {})},
-            "ocpp": {"listen": f"{LOOPBACK}:{self.ocpp_port}"},
+            "ocpp": {"listen": f"{LOOPBACK}:{self.ocpp_port}", **(ocpp or {})},
             "mqtt": {"enabled": False},
             "site": {"ioa_base": 1, **(site or {})},
         }
@@ -134,6 +135,24 @@ class Daemon:
                 time.sleep(0.1)
         raise DaemonError(f"ocpp809 did not accept TCP on {LOOPBACK}:{self.port} within "
                           f"{timeout}s\n" + self.log_tail())
+
+    def wait_ocpp_listening(self, timeout: float = 10.0) -> None:
+        """Wait until the OCPP WebSocket endpoint accepts TCP (it may bind after IEC 104)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                raise DaemonError("ocpp809 is not running\n" + self.log_tail())
+            try:
+                with socket.create_connection((LOOPBACK, self.ocpp_port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise DaemonError(f"ocpp809 did not accept TCP on the OCPP port {LOOPBACK}:"
+                          f"{self.ocpp_port} within {timeout}s\n" + self.log_tail())
+
+    def ocpp_url(self, charge_point_id: str, prefix: str = "/ocpp") -> str:
+        """ws://127.0.0.1:{ocpp_port}{prefix}/{charge_point_id} (CONTRACT §2)."""
+        return f"ws://{LOOPBACK}:{self.ocpp_port}{prefix.rstrip('/')}/{charge_point_id}"
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -1,14 +1,18 @@
 //! The mapping engine state machine: `handle(now, input) -> outputs`.
 //!
-//! This first slice serves the site block and the configured chargers' blocks: it gives
-//! the points their initial state (CONTRACT §3: the online point 0 with good quality,
-//! every other point IV until it has a value), and decides SCADA commands — the site limit
-//! with its select-before-operate rule, and charger commands, which need a connected
-//! charger (the OCPP side arrives with the CSMS).
+//! This slice serves the site block and the configured chargers' blocks: it gives the
+//! points their initial state (CONTRACT §3: the online point 0 with good quality, every
+//! other point IV until it has a value), tracks chargers' connections, and decides SCADA
+//! commands — the site limit with its select-before-operate rule, and charger commands,
+//! which become [`ChargerRequest`]s whose answers decide the activation confirmation.
+
+mod commands;
 
 use chrono::{DateTime, Utc};
 
-use super::charger::ChargerEvent;
+use std::collections::HashMap;
+
+use super::charger::{ChargerEvent, ChargerRequest, RequestId};
 use super::layout::{charger, site, ChargerBlock};
 use crate::asdu::Quality;
 use crate::station::{CommandAction, CommandOutcome, CommandRequest, PointUpdate, PointValue};
@@ -44,18 +48,27 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Output {
     Point(PointUpdate),
-    CommandDone { id: u64, outcome: CommandOutcome },
+    CommandDone {
+        id: u64,
+        outcome: CommandOutcome,
+    },
+    /// A command for a charger; its answer comes back as `ChargerEvent::CommandFinished`.
+    Charger(ChargerRequest),
 }
 
 struct ChargerState {
     settings: ChargerSettings,
     online: bool,
+    /// The last limit the charger accepted or reported, kW; `None` = none in force.
+    limit_kw: Option<f64>,
 }
 
 pub struct Engine {
     config: EngineConfig,
     site_limit_kw: Option<f64>,
     chargers: Vec<ChargerState>,
+    pending: HashMap<RequestId, commands::Pending>,
+    next_request: RequestId,
 }
 
 impl Engine {
@@ -66,12 +79,15 @@ impl Engine {
             .map(|settings| ChargerState {
                 settings: settings.clone(),
                 online: false,
+                limit_kw: None,
             })
             .collect();
         Engine {
             site_limit_kw: config.site_limit_kw.filter(|kw| *kw > 0.0),
             config,
             chargers,
+            pending: HashMap::new(),
+            next_request: 1,
         }
     }
 
@@ -93,6 +109,9 @@ impl Engine {
         let (charger, online) = match &event {
             ChargerEvent::Connected { charger } => (charger, true),
             ChargerEvent::Disconnected { charger } => (charger, false),
+            ChargerEvent::CommandFinished {
+                request, result, ..
+            } => return self.command_finished(now, *request, result),
             _ => return Vec::new(),
         };
         let Some(state) = self
@@ -165,7 +184,10 @@ impl Engine {
         let (outcome, mut updates) = if command.ioa == site_setpoint {
             self.site_limit(now, &command)
         } else if let Some(index) = self.charger_of(command.ioa) {
-            (self.charger_command(index), Vec::new())
+            match self.charger_command(now, index, &command) {
+                Ok(request) => return vec![Output::Charger(request)],
+                Err(reason) => (CommandOutcome::Rejected(reason), Vec::new()),
+            }
         } else {
             (
                 CommandOutcome::Rejected(format!("no command object at IOA {}", command.ioa)),
@@ -237,17 +259,6 @@ impl Engine {
             (base..base + charger::BLOCK_SIZE).contains(&ioa)
         })
     }
-
-    fn charger_command(&mut self, index: usize) -> CommandOutcome {
-        let state = &self.chargers[index];
-        if !state.online {
-            return CommandOutcome::Rejected(format!(
-                "charger {} is offline",
-                state.settings.block.id
-            ));
-        }
-        CommandOutcome::Rejected("charger commands need the OCPP central system".into())
-    }
 }
 
 /// Offsets of a charger's monitored points other than the online point.
@@ -287,6 +298,7 @@ fn point(now: DateTime<Utc>, ioa: u32, value: PointValue) -> Output {
 mod tests {
     use super::*;
     use crate::asdu::TypeId;
+    use crate::mapping::charger::{ChargerCommand, CommandResult, LimitUnit};
 
     fn engine() -> Engine {
         Engine::new(EngineConfig {
@@ -404,6 +416,195 @@ mod tests {
             time: now,
         });
         assert!(lost.contains(&power_nt));
+    }
+
+    fn online_engine(large_change_kw: f64) -> Engine {
+        let mut engine = engine();
+        engine.config.large_change_kw = large_change_kw;
+        engine.handle(
+            Utc::now(),
+            Input::Charger(ChargerEvent::Connected {
+                charger: "CP001".into(),
+            }),
+        );
+        engine
+    }
+
+    fn command(ioa: u32, action: CommandAction, selected: bool) -> Input {
+        Input::Scada(CommandRequest {
+            id: 42,
+            session: 1,
+            ioa,
+            type_id: TypeId::C_SE_NC_1,
+            action,
+            selected,
+        })
+    }
+
+    fn request_of(outputs: &[Output]) -> ChargerRequest {
+        match outputs {
+            [Output::Charger(request)] => request.clone(),
+            other => panic!("expected one charger request, got {other:?}"),
+        }
+    }
+
+    fn finish(engine: &mut Engine, request: &ChargerRequest, result: CommandResult) -> Vec<Output> {
+        engine.handle(
+            Utc::now(),
+            Input::Charger(ChargerEvent::CommandFinished {
+                charger: "CP001".into(),
+                request: request.id,
+                result,
+            }),
+        )
+    }
+
+    fn limit_point(outputs: &[Output]) -> Option<f32> {
+        outputs.iter().find_map(|o| match o {
+            Output::Point(PointUpdate {
+                ioa: 1003,
+                value: Some(PointValue::Float(kw)),
+                ..
+            }) => Some(*kw),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_power_setpoint_becomes_the_809_profile_and_waits_for_the_answer() {
+        let mut engine = online_engine(50.0);
+        let outputs = engine.handle(
+            Utc::now(),
+            command(1090, CommandAction::SetpointFloat(11.0), false),
+        );
+        let request = request_of(&outputs);
+        assert_eq!(
+            request.command,
+            ChargerCommand::SetLimit {
+                limit: 11_000.0,
+                unit: LimitUnit::Watts,
+                profile_id: 809,
+                stack_level: 0
+            }
+        );
+        let done = finish(&mut engine, &request, CommandResult::Accepted);
+        assert_eq!(outcome(&done), &CommandOutcome::Accepted);
+        assert_eq!(limit_point(&done), Some(11.0));
+    }
+
+    #[test]
+    fn a_limit_above_max_kw_is_clamped() {
+        let mut engine = online_engine(50.0);
+        let outputs = engine.handle(
+            Utc::now(),
+            command(1090, CommandAction::SetpointFloat(30.0), false),
+        );
+        assert!(matches!(
+            request_of(&outputs).command,
+            ChargerCommand::SetLimit { limit, .. } if limit == 22_000.0
+        ));
+    }
+
+    #[test]
+    fn limits_that_are_not_positive_or_too_large_without_select_are_refused() {
+        let mut engine = online_engine(5.0);
+        for (kw, selected) in [(0.0, true), (-3.0, true), (10.0, false)] {
+            let outputs = engine.handle(
+                Utc::now(),
+                command(1090, CommandAction::SetpointFloat(kw), selected),
+            );
+            assert!(
+                matches!(outcome(&outputs), CommandOutcome::Rejected(_)),
+                "{kw} kW selected={selected}"
+            );
+        }
+        let selected = engine.handle(
+            Utc::now(),
+            command(1090, CommandAction::SetpointFloat(10.0), true),
+        );
+        assert!(matches!(
+            request_of(&selected).command,
+            ChargerCommand::SetLimit { .. }
+        ));
+    }
+
+    #[test]
+    fn a_current_limit_is_sent_in_amperes_and_shown_in_kw() {
+        let mut engine = online_engine(50.0);
+        let outputs = engine.handle(
+            Utc::now(),
+            command(1091, CommandAction::SetpointScaled(16), false),
+        );
+        let request = request_of(&outputs);
+        assert!(matches!(
+            request.command,
+            ChargerCommand::SetLimit { limit, unit: LimitUnit::Amperes, profile_id: 809, .. } if limit == 16.0
+        ));
+        let done = finish(&mut engine, &request, CommandResult::Accepted);
+        assert_eq!(limit_point(&done), Some(11.04));
+    }
+
+    #[test]
+    fn reading_the_limit_asks_for_the_composite_schedule() {
+        let mut engine = online_engine(50.0);
+        let outputs = engine.handle(Utc::now(), command(1003, CommandAction::Read, false));
+        let request = request_of(&outputs);
+        assert!(matches!(
+            request.command,
+            ChargerCommand::GetCompositeSchedule {
+                connector: 0,
+                duration_s: 3600,
+                unit: LimitUnit::Watts
+            }
+        ));
+        let done = finish(
+            &mut engine,
+            &request,
+            CommandResult::Schedule {
+                limit: Some(7_000.0),
+                unit: LimitUnit::Watts,
+            },
+        );
+        assert_eq!(outcome(&done), &CommandOutcome::Accepted);
+        assert_eq!(limit_point(&done), Some(7.0));
+    }
+
+    #[test]
+    fn a_timeout_or_rejection_is_a_negative_confirmation() {
+        let mut engine = online_engine(50.0);
+        for result in [
+            CommandResult::Timeout,
+            CommandResult::Rejected("Rejected".into()),
+            CommandResult::Offline,
+        ] {
+            let outputs = engine.handle(
+                Utc::now(),
+                command(1092, CommandAction::Single(true), false),
+            );
+            let request = request_of(&outputs);
+            assert_eq!(
+                request.command,
+                ChargerCommand::ChangeAvailability { operative: true }
+            );
+            let done = finish(&mut engine, &request, result);
+            assert!(matches!(outcome(&done), CommandOutcome::Rejected(_)));
+        }
+    }
+
+    #[test]
+    fn clearing_the_limit_shows_max_kw() {
+        let mut engine = online_engine(50.0);
+        let outputs = engine.handle(
+            Utc::now(),
+            command(1094, CommandAction::Single(true), false),
+        );
+        let request = request_of(&outputs);
+        assert_eq!(
+            request.command,
+            ChargerCommand::ClearLimit { profile_id: 809 }
+        );
+        let done = finish(&mut engine, &request, CommandResult::Accepted);
+        assert_eq!(limit_point(&done), Some(22.0));
     }
 
     #[test]

@@ -1,0 +1,471 @@
+//! The OCPP-J WebSocket server (OCPP 1.6J §3 "Connection", OCPP 2.0.1 Part 4 §3): accepts
+//! charger connections on `ocpp.listen`, takes the charge point id from the last path
+//! segment, negotiates the subprotocol in the configured order of preference, and drives one
+//! sans-IO [`Session`] per connection. A second connection with the same id replaces the
+//! first. Commands from the engine are routed to the live connection through [`Router`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, info, warn};
+
+use super::framing::MAX_FRAME_BYTES;
+use super::session::{Session, SessionConfig};
+use super::{v16, v201, Dialect, Mode, Version};
+use crate::mapping::charger::{ChargerEvent, ChargerId, ChargerRequest, CommandResult};
+
+/// Time a client has to complete the WebSocket handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// WebSocket ping interval; a charger that answers nothing for three intervals is dropped.
+const PING_INTERVAL: Duration = Duration::from_secs(60);
+/// Commands queued per connection before the engine is told the charger is busy.
+const COMMAND_QUEUE: usize = 64;
+
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// Offered subprotocols in order of preference.
+    pub versions: Vec<Version>,
+    pub mode: Mode,
+    pub heartbeat_interval_s: u32,
+    pub call_timeout: Duration,
+    /// Charge point ids allowed to connect; `None` = any (accept_unknown).
+    pub known_chargers: Option<Vec<ChargerId>>,
+    /// Security profile 1: chargers that must authenticate with HTTP Basic auth.
+    pub passwords: HashMap<ChargerId, String>,
+    pub max_connections: usize,
+}
+
+/// Live connections: charger → (connection generation, its command queue).
+type Routes = HashMap<ChargerId, (u64, mpsc::Sender<ChargerRequest>)>;
+
+/// Routes engine commands to live charger connections.
+#[derive(Clone, Default)]
+pub struct Router {
+    connections: Arc<Mutex<Routes>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Router {
+    /// Hands `request` to the charger's connection; `Err` is the immediate result (offline
+    /// or busy) when it cannot be delivered.
+    pub fn send(&self, request: ChargerRequest) -> Result<(), CommandResult> {
+        let sender = lock(&self.connections)
+            .get(&request.charger)
+            .map(|(_, tx)| tx.clone());
+        let Some(tx) = sender else {
+            return Err(CommandResult::Offline);
+        };
+        tx.try_send(request).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => {
+                CommandResult::Rejected("charger command queue full".into())
+            }
+            mpsc::error::TrySendError::Closed(_) => CommandResult::Offline,
+        })
+    }
+
+    pub fn is_connected(&self, charger: &str) -> bool {
+        lock(&self.connections).contains_key(charger)
+    }
+
+    fn register(&self, charger: &ChargerId, generation: u64, tx: mpsc::Sender<ChargerRequest>) {
+        // Dropping the old sender ends the replaced connection's command stream.
+        lock(&self.connections).insert(charger.clone(), (generation, tx));
+    }
+
+    fn unregister(&self, charger: &ChargerId, generation: u64) {
+        let mut connections = lock(&self.connections);
+        if connections
+            .get(charger)
+            .is_some_and(|(g, _)| *g == generation)
+        {
+            connections.remove(charger);
+        }
+    }
+}
+
+/// What the handshake decided.
+struct Accepted {
+    charger: ChargerId,
+    version: Version,
+}
+
+/// Accepts chargers until `shutdown`; closes every session with 1001 (going away).
+pub async fn serve(
+    listener: TcpListener,
+    settings: ServerSettings,
+    router: Router,
+    events: mpsc::Sender<ChargerEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let generations = Arc::new(AtomicU64::new(1));
+    let transaction_ids = Arc::new(AtomicI32::new(1));
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        warn!(%peer, "OCPP connection refused: connection limit reached");
+                        continue;
+                    };
+                    let connection = Connection {
+                        peer,
+                        settings: settings.clone(),
+                        router: router.clone(),
+                        events: events.clone(),
+                        generation: generations.fetch_add(1, Ordering::Relaxed),
+                        transaction_ids: transaction_ids.clone(),
+                    };
+                    let shutdown = shutdown.clone();
+                    connections.spawn(async move {
+                        connection.run(stream, shutdown).await;
+                        drop(slot);
+                    });
+                }
+                Err(error) => {
+                    warn!(%error, "OCPP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+struct Connection {
+    peer: SocketAddr,
+    settings: ServerSettings,
+    router: Router,
+    events: mpsc::Sender<ChargerEvent>,
+    generation: u64,
+    transaction_ids: Arc<AtomicI32>,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+        let _ = stream.set_nodelay(true);
+        let decided: Arc<Mutex<Option<Accepted>>> = Arc::new(Mutex::new(None));
+        // The error type is fixed by tungstenite's handshake `Callback`.
+        #[allow(clippy::result_large_err)]
+        let callback = {
+            let decided = decided.clone();
+            let settings = self.settings.clone();
+            move |request: &Request, response: Response| {
+                let (accepted, response) = negotiate(&settings, request, response)?;
+                *lock(&decided) = Some(accepted);
+                Ok(response)
+            }
+        };
+        // Messages up to four times the OCPP-J limit are read and answered with a
+        // CALLERROR by the parser; only beyond that is the connection dropped unread.
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(4 * MAX_FRAME_BYTES))
+            .max_frame_size(Some(4 * MAX_FRAME_BYTES));
+        let handshake =
+            tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
+        let mut socket = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(socket)) => socket,
+            Ok(Err(error)) => {
+                info!(peer = %self.peer, %error, "OCPP handshake refused or failed");
+                return;
+            }
+            Err(_) => {
+                info!(peer = %self.peer, "OCPP handshake timed out");
+                return;
+            }
+        };
+        let Some(Accepted { charger, version }) = lock(&decided).take() else {
+            return;
+        };
+        info!(peer = %self.peer, %charger, version = version.subprotocol(), "charger connected");
+        let (command_tx, mut commands) = mpsc::channel(COMMAND_QUEUE);
+        self.router.register(&charger, self.generation, command_tx);
+        let mut session = Session::new(
+            charger.clone(),
+            dialect(version),
+            SessionConfig {
+                mode: self.settings.mode,
+                heartbeat_interval_s: self.settings.heartbeat_interval_s,
+                call_timeout: self.settings.call_timeout,
+                queue_capacity: COMMAND_QUEUE,
+            },
+            Instant::now(),
+        );
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.tick().await;
+        let mut last_heard = Instant::now();
+        let mut next_transaction_id = || self.transaction_ids.fetch_add(1, Ordering::Relaxed);
+        let close: Option<CloseFrame> = loop {
+            while let Some(text) = session.poll_outgoing() {
+                if let Err(error) = socket.send(Message::text(text)).await {
+                    debug!(%charger, %error, "send failed");
+                    break;
+                }
+            }
+            while let Some(event) = session.poll_event() {
+                if self.events.send(event).await.is_err() {
+                    break;
+                }
+            }
+            let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                message = socket.next() => match message {
+                    Some(Ok(Message::Text(text))) => {
+                        last_heard = Instant::now();
+                        session.handle_text(Instant::now(), Utc::now(), text.as_str(), &mut next_transaction_id);
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        last_heard = Instant::now();
+                        session.handle_binary(bytes.len());
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => last_heard = Instant::now(),
+                    Some(Ok(Message::Close(frame))) => {
+                        debug!(%charger, ?frame, "charger closed the connection");
+                        break None;
+                    }
+                    Some(Err(error)) => {
+                        info!(%charger, %error, "charger connection failed");
+                        break None;
+                    }
+                    None => break None,
+                },
+                command = commands.recv() => match command {
+                    Some(request) => session.send_command(Instant::now(), request),
+                    None => {
+                        info!(%charger, "replaced by a newer connection with the same id");
+                        break Some(CloseFrame { code: CloseCode::Policy, reason: "replaced by a newer connection".into() });
+                    }
+                },
+                _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > 3 * PING_INTERVAL {
+                        info!(%charger, "no traffic for three ping intervals");
+                        break None;
+                    }
+                    let _ = socket.send(Message::Ping(Vec::new().into())).await;
+                }
+                _ = shutdown.changed() => break Some(CloseFrame { code: CloseCode::Away, reason: "ocpp809 shutting down".into() }),
+            }
+        };
+        if let Some(frame) = close {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), socket.close(Some(frame))).await;
+        }
+        self.router.unregister(&charger, self.generation);
+        session.close();
+        while let Some(event) = session.poll_event() {
+            if self.events.send(event).await.is_err() {
+                break;
+            }
+        }
+        info!(%charger, "charger disconnected");
+    }
+}
+
+fn dialect(version: Version) -> Box<dyn Dialect> {
+    match version {
+        Version::V16 => Box::new(v16::V16Dialect::new()),
+        Version::V201 => Box::new(v201::V201Dialect::new()),
+    }
+}
+
+/// Decides the handshake: charge point id from the path, a common subprotocol, a known id.
+// The error type is fixed by tungstenite's handshake `Callback`.
+#[allow(clippy::result_large_err)]
+fn negotiate(
+    settings: &ServerSettings,
+    request: &Request,
+    mut response: Response,
+) -> Result<(Accepted, Response), ErrorResponse> {
+    let charger = charge_point_id(request.uri().path())
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "no charge point id in the URL path"))?;
+    if let Some(known) = &settings.known_chargers {
+        if !known.contains(&charger) {
+            return Err(refuse(StatusCode::NOT_FOUND, "unknown charge point id"));
+        }
+    }
+    if let Some(password) = settings.passwords.get(&charger) {
+        if !basic_auth_matches(request, &charger, password) {
+            warn!(%charger, "security event: HTTP Basic authentication failed");
+            let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
+            response.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Basic realm=\"ocpp809\""),
+            );
+            return Err(response);
+        }
+    }
+    let offered: Vec<String> = request
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
+    let version = settings
+        .versions
+        .iter()
+        .copied()
+        .find(|v| offered.iter().any(|o| o == v.subprotocol()))
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "no common OCPP subprotocol (Sec-WebSocket-Protocol)",
+            )
+        })?;
+    response.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(version.subprotocol()),
+    );
+    Ok((Accepted { charger, version }, response))
+}
+
+/// OCPP security profile 1: `Authorization: Basic base64(id:password)` with the charge
+/// point id as user name. Compared without early exit so timing reveals nothing.
+fn basic_auth_matches(request: &Request, charger: &str, password: &str) -> bool {
+    use base64::Engine as _;
+    let Some(credentials) = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .and_then(|b64| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+        })
+    else {
+        return false;
+    };
+    let expected = format!("{charger}:{password}");
+    constant_time_eq(&credentials, expected.as_bytes())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn refuse(status: StatusCode, reason: &str) -> ErrorResponse {
+    let mut response = ErrorResponse::new(Some(reason.to_string()));
+    *response.status_mut() = status;
+    response
+}
+
+/// The last non-empty path segment, percent-decoded; any prefix is accepted (CONTRACT §2).
+pub fn charge_point_id(path: &str) -> Option<ChargerId> {
+    let segment = path.rsplit('/').find(|s| !s.is_empty())?;
+    let decoded = percent_decode(segment)?;
+    let valid = !decoded.is_empty()
+        && decoded.len() <= 48
+        && decoded
+            .chars()
+            .all(|c| !c.is_control() && !matches!(c, '/' | '+' | '#'));
+    valid.then_some(decoded)
+}
+
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(authorization: Option<&str>) -> Request {
+        let mut builder = Request::builder().uri("/ocpp/CP001");
+        if let Some(value) = authorization {
+            builder = builder.header("authorization", value);
+        }
+        builder.body(()).unwrap_or_default()
+    }
+
+    #[test]
+    fn basic_auth_needs_the_charge_point_id_and_its_password() {
+        use base64::Engine as _;
+        let encode = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        let password = "0123456789abcdef";
+        assert!(basic_auth_matches(
+            &request(Some(&encode("CP001:0123456789abcdef"))),
+            "CP001",
+            password
+        ));
+        assert!(!basic_auth_matches(
+            &request(Some(&encode("CP002:0123456789abcdef"))),
+            "CP001",
+            password
+        ));
+        assert!(!basic_auth_matches(
+            &request(Some(&encode("CP001:wrong"))),
+            "CP001",
+            password
+        ));
+        assert!(!basic_auth_matches(
+            &request(Some("Basic !!!")),
+            "CP001",
+            password
+        ));
+        assert!(!basic_auth_matches(&request(None), "CP001", password));
+    }
+
+    #[test]
+    fn the_charge_point_id_is_the_last_path_segment() {
+        assert_eq!(charge_point_id("/ocpp/CP001"), Some("CP001".into()));
+        assert_eq!(
+            charge_point_id("/any/prefix/CP%20002/"),
+            Some("CP 002".into())
+        );
+        assert_eq!(charge_point_id("/"), None);
+        assert_eq!(charge_point_id("/ocpp/a%2Fb"), None);
+        assert_eq!(charge_point_id("/ocpp/%zz"), None);
+    }
+}
