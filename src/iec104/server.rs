@@ -4,14 +4,12 @@
 //! only moves bytes, time and wake-ups.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::apci::MAX_ASDU_LEN;
@@ -34,45 +32,31 @@ pub async fn serve(
     settings: ServerSettings,
     station: StationHandle,
     application: mpsc::Sender<ToApplication>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(settings.max_masters));
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    if !settings.allowed_masters.is_empty() && !settings.allowed_masters.contains(&peer.ip()) {
-                        warn!(%peer, "IEC 104 connection refused: address not in allowed_masters");
-                        continue;
-                    }
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        warn!(%peer, max = settings.max_masters, "IEC 104 connection refused: max_masters reached");
-                        continue;
-                    };
-                    let connection = Connection {
-                        peer,
-                        settings: settings.clone(),
-                        station: station.clone(),
-                        application: application.clone(),
-                    };
-                    let shutdown = shutdown.clone();
-                    connections.spawn(async move {
-                        connection.run(stream, shutdown).await;
-                        drop(slot);
-                    });
-                }
-                Err(error) => {
-                    // Typically EMFILE: back off instead of spinning.
-                    warn!(%error, "IEC 104 accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
-    while connections.join_next().await.is_some() {}
+    let max_masters = settings.max_masters;
+    crate::net::accept_loop(
+        listener,
+        "IEC 104",
+        max_masters,
+        shutdown,
+        |stream, peer, shutdown| {
+            if !settings.allowed_masters.is_empty()
+                && !settings.allowed_masters.contains(&peer.ip())
+            {
+                warn!(%peer, "IEC 104 connection refused: address not in allowed_masters");
+                return None;
+            }
+            let connection = Connection {
+                peer,
+                settings: settings.clone(),
+                station: station.clone(),
+                application: application.clone(),
+            };
+            Some(connection.run(stream, shutdown))
+        },
+    )
+    .await;
 }
 
 struct Connection {

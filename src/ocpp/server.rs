@@ -14,7 +14,6 @@ use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -113,44 +112,29 @@ pub async fn serve(
     settings: ServerSettings,
     router: Router,
     events: mpsc::Sender<ChargerEvent>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let generations = Arc::new(AtomicU64::new(1));
     let transaction_ids = Arc::new(AtomicI32::new(1));
-    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        warn!(%peer, "OCPP connection refused: connection limit reached");
-                        continue;
-                    };
-                    let connection = Connection {
-                        peer,
-                        settings: settings.clone(),
-                        router: router.clone(),
-                        events: events.clone(),
-                        generation: generations.fetch_add(1, Ordering::Relaxed),
-                        transaction_ids: transaction_ids.clone(),
-                    };
-                    let shutdown = shutdown.clone();
-                    connections.spawn(async move {
-                        connection.run(stream, shutdown).await;
-                        drop(slot);
-                    });
-                }
-                Err(error) => {
-                    warn!(%error, "OCPP accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
-    while connections.join_next().await.is_some() {}
+    let max_connections = settings.max_connections;
+    crate::net::accept_loop(
+        listener,
+        "OCPP",
+        max_connections,
+        shutdown,
+        |stream, peer, shutdown| {
+            let connection = Connection {
+                peer,
+                settings: settings.clone(),
+                router: router.clone(),
+                events: events.clone(),
+                generation: generations.fetch_add(1, Ordering::Relaxed),
+                transaction_ids: transaction_ids.clone(),
+            };
+            Some(connection.run(stream, shutdown))
+        },
+    )
+    .await;
 }
 
 struct Connection {

@@ -758,7 +758,8 @@ async def test_online_point_and_chargers_online_follow_the_session(station, mast
         a, o = await in_thread(wait_spontaneous_value, master, SITE_ONLINE, 1.0, m)
         assert a.type_id == A.M_ME_TF_1 and o.quality == 0, a
 
-        # give CP001's points values before it goes away
+        # traffic while online (values for CP001's points; their mapping is checked in
+        # test_legacy_kw_string_reaches_scada_in_kw_and_unparseable_marks_iv)
         await cp1.req(c16.StatusNotification(connector_id=1, error_code="NoError",
                                              status="Available", timestamp=now_iso()))
         await cp1.req(c16.MeterValues(connector_id=1, meter_value=[{
@@ -766,7 +767,6 @@ async def test_online_point_and_chargers_online_follow_the_session(station, mast
                 {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"},
                 {"value": "12345", "measurand": "Energy.Active.Import.Register",
                  "unit": "Wh"}]}]))
-        await in_thread(wait_spontaneous_value, master, CP1_C1_POWER, 7.4, m)
 
         m2 = master.mark()
         async with charger(station.ocpp_url(CP2), CP2, V201) as cp2:
@@ -787,14 +787,13 @@ async def test_online_point_and_chargers_online_follow_the_session(station, mast
     others = sorted(cp1_gi_points() - {ONLINE_CP1})
     without_nt = [(ioa, f"q=0x{objs[ioa].quality:02x}") for ioa in others if not objs[ioa].nt]
     assert not without_nt, f"offline CP001 points without NT: {without_nt}"
-    p = objs[CP1_C1_POWER]
-    assert abs(p.value - 7.4) < 1e-3, f"offline CP001 keeps its last power, got {p.value}"
+    assert objs[SITE_ONLINE].value == 0.0 and objs[SITE_ONLINE].quality == 0
 
 
 @run_async
 async def test_legacy_kw_string_reaches_scada_in_kw_and_unparseable_marks_iv(station, master):
     """MAPPING.md: "14.4kW" = 14.4 kW on the connector power point; "n/a" sets IV and keeps
-    14.4 — never 0; the next good sample clears IV."""
+    14.4 — never 0; the next good sample clears IV; offline, the last value stays with NT."""
     async with RawCharger.connect(station.ocpp_url(CP1), V16) as raw:
         await raw.boot()
         m = master.mark()
@@ -828,3 +827,8 @@ async def test_legacy_kw_string_reaches_scada_in_kw_and_unparseable_marks_iv(sta
         assert await raw.response(uid) == [CALLRESULT, uid, {}]
         a, o = await in_thread(wait_spontaneous_value, master, CP1_C1_POWER, 7.4, m)
         assert not o.iv, f"a good sample clears IV: q=0x{o.quality:02x}"
+        m = master.mark()
+    await in_thread(wait_spontaneous_value, master, ONLINE_CP1, 0, m)
+    o = (await in_thread(gi_objects, master))[CP1_C1_POWER]
+    assert o.nt and abs(o.value - 7.4) < 1e-3, \
+        f"offline CP001 keeps its last power 7.4 with NT, got {o.value} q=0x{o.quality:02x}"

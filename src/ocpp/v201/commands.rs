@@ -263,8 +263,8 @@ pub fn decode(command: &ChargerCommand, payload: &Value, now: DateTime<Utc>) -> 
         | ChargerCommand::TriggerMessage { .. }
         | ChargerCommand::RemoteStart { .. }
         | ChargerCommand::RemoteStop { .. } => by_status(payload, &["Accepted"]),
-        // CONTRACT §7 counts only 1.6's Unknown as positive.
-        ChargerCommand::ClearLimit { .. } => by_status(payload, &["Accepted"]),
+        // Unknown = "no profile matched": nothing to clear, positive as in 1.6 (CONTRACT §7).
+        ChargerCommand::ClearLimit { .. } => by_status(payload, &["Accepted", "Unknown"]),
         ChargerCommand::ChangeAvailability { .. } | ChargerCommand::Reset { .. } => {
             by_status(payload, &["Accepted", "Scheduled"])
         }
