@@ -7,6 +7,7 @@
 //! which become [`ChargerRequest`]s whose answers decide the activation confirmation.
 
 mod commands;
+mod monitoring;
 
 use chrono::{DateTime, Utc};
 
@@ -61,6 +62,7 @@ struct ChargerState {
     online: bool,
     /// The last limit the charger accepted or reported, kW; `None` = none in force.
     limit_kw: Option<f64>,
+    monitor: monitoring::Monitor,
 }
 
 pub struct Engine {
@@ -80,6 +82,7 @@ impl Engine {
                 settings: settings.clone(),
                 online: false,
                 limit_kw: None,
+                monitor: monitoring::Monitor::default(),
             })
             .collect();
         Engine {
@@ -103,8 +106,8 @@ impl Engine {
         }
     }
 
-    /// Connection state today; meter values, status and transactions follow with the
-    /// mapping of CONTRACT §3's monitoring rows.
+    /// Connection state and meter samples; status and transactions follow with the rest
+    /// of CONTRACT §3's monitoring rows.
     fn charger_event(&mut self, now: DateTime<Utc>, event: ChargerEvent) -> Vec<Output> {
         let (charger, online) = match &event {
             ChargerEvent::Connected { charger } => (charger, true),
@@ -112,6 +115,12 @@ impl Engine {
             ChargerEvent::CommandFinished {
                 request, result, ..
             } => return self.command_finished(now, *request, result),
+            ChargerEvent::Meter { charger, sample } => {
+                return match self.charger_mut(charger) {
+                    Some(state) => state.meter_sample(now, sample),
+                    None => Vec::new(),
+                }
+            }
             _ => return Vec::new(),
         };
         let Some(state) = self
@@ -130,7 +139,9 @@ impl Engine {
             state.settings.block.ioa_base + charger::ONLINE,
             PointValue::Single(online),
         )];
-        if !online {
+        if online {
+            out.extend(state.restore_quality(now));
+        } else {
             // Offline: every other point keeps its last value, marked not topical.
             let base = state.settings.block.ioa_base;
             for ioa in monitor_ioas_except_online(&state.settings.block) {
@@ -253,6 +264,10 @@ impl Engine {
         }
     }
 
+    fn charger_mut(&mut self, id: &str) -> Option<&mut ChargerState> {
+        self.chargers.iter_mut().find(|c| c.settings.block.id == id)
+    }
+
     fn charger_of(&self, ioa: u32) -> Option<usize> {
         self.chargers.iter().position(|c| {
             let base = c.settings.block.ioa_base;
@@ -295,7 +310,7 @@ fn point(now: DateTime<Utc>, ioa: u32, value: PointValue) -> Output {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::asdu::TypeId;
     use crate::mapping::charger::{ChargerCommand, CommandResult, LimitUnit};
@@ -416,6 +431,24 @@ mod tests {
             time: now,
         });
         assert!(lost.contains(&power_nt));
+    }
+
+    /// An engine with CP001 (two connectors, 22 kW) connected.
+    pub(in crate::mapping::engine) fn connected_engine() -> (Engine, DateTime<Utc>) {
+        (online_engine(50.0), Utc::now())
+    }
+
+    /// Point updates by IOA (the last one wins).
+    pub(in crate::mapping::engine) fn points_of(
+        outputs: &[Output],
+    ) -> std::collections::HashMap<u32, (Option<PointValue>, Quality)> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Point(p) => Some((p.ioa, (p.value, p.quality))),
+                _ => None,
+            })
+            .collect()
     }
 
     fn online_engine(large_change_kw: f64) -> Engine {
