@@ -191,6 +191,25 @@ pub enum ChargerEvent {
     },
 }
 
+impl ChargerEvent {
+    /// The charger the event is about.
+    pub fn charger(&self) -> &ChargerId {
+        match self {
+            ChargerEvent::Connected { charger }
+            | ChargerEvent::Booted { charger, .. }
+            | ChargerEvent::Status { charger, .. }
+            | ChargerEvent::Meter { charger, .. }
+            | ChargerEvent::TransactionStarted { charger, .. }
+            | ChargerEvent::TransactionUpdated { charger, .. }
+            | ChargerEvent::TransactionEnded { charger, .. }
+            | ChargerEvent::Alarm { charger, .. }
+            | ChargerEvent::Coerced { charger, .. }
+            | ChargerEvent::CommandFinished { charger, .. }
+            | ChargerEvent::Disconnected { charger } => charger,
+        }
+    }
+}
+
 /// Identifies a command from the engine to a charger across the asynchronous round trip.
 pub type RequestId = u64;
 

@@ -8,6 +8,7 @@
 
 mod commands;
 mod monitoring;
+mod status;
 
 use chrono::{DateTime, Utc};
 
@@ -63,6 +64,7 @@ struct ChargerState {
     /// The last limit the charger accepted or reported, kW; `None` = none in force.
     limit_kw: Option<f64>,
     monitor: monitoring::Monitor,
+    status: status::StatusState,
 }
 
 pub struct Engine {
@@ -83,6 +85,7 @@ impl Engine {
                 online: false,
                 limit_kw: None,
                 monitor: monitoring::Monitor::default(),
+                status: status::StatusState::default(),
             })
             .collect();
         Engine {
@@ -106,30 +109,58 @@ impl Engine {
         }
     }
 
-    /// Connection state and meter samples; status and transactions follow with the rest
-    /// of CONTRACT §3's monitoring rows.
+    /// Connection state, meter samples, status, alarms and transactions of configured
+    /// chargers (CONTRACT §3 monitoring rows).
     fn charger_event(&mut self, now: DateTime<Utc>, event: ChargerEvent) -> Vec<Output> {
-        let (charger, online) = match &event {
-            ChargerEvent::Connected { charger } => (charger, true),
-            ChargerEvent::Disconnected { charger } => (charger, false),
-            ChargerEvent::CommandFinished {
-                request, result, ..
-            } => return self.command_finished(now, *request, result),
-            ChargerEvent::Meter { charger, sample } => {
-                return match self.charger_mut(charger) {
-                    Some(state) => state.meter_sample(now, sample),
-                    None => Vec::new(),
-                }
-            }
-            _ => return Vec::new(),
-        };
-        let Some(state) = self
+        if let ChargerEvent::CommandFinished {
+            request, result, ..
+        } = &event
+        {
+            return self.command_finished(now, *request, result);
+        }
+        let Some(index) = self
             .chargers
-            .iter_mut()
-            .find(|c| &c.settings.block.id == charger)
+            .iter()
+            .position(|c| c.settings.block.id == *event.charger())
         else {
             return Vec::new();
         };
+        let state = &mut self.chargers[index];
+        match &event {
+            ChargerEvent::Connected { .. } => self.connection(now, index, true),
+            ChargerEvent::Disconnected { .. } => self.connection(now, index, false),
+            ChargerEvent::Meter { sample, .. } => state.meter_sample(now, sample),
+            ChargerEvent::Status {
+                connector,
+                status,
+                error_code,
+                timestamp,
+                ..
+            } => state.status(now, *connector, *status, error_code.as_deref(), *timestamp),
+            ChargerEvent::Alarm {
+                connector,
+                name,
+                active,
+                timestamp,
+                ..
+            } => state.alarm(now, *connector, name, *active, *timestamp),
+            ChargerEvent::TransactionStarted {
+                connector,
+                transaction_id,
+                ..
+            } => state.transaction(now, transaction_id, Some(*connector), true),
+            ChargerEvent::TransactionEnded {
+                connector,
+                transaction_id,
+                ..
+            } => state.transaction(now, transaction_id, *connector, false),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The WebSocket session of charger `index` came up or went down.
+    fn connection(&mut self, now: DateTime<Utc>, index: usize, online: bool) -> Vec<Output> {
+        let state = &mut self.chargers[index];
         if state.online == online {
             return Vec::new();
         }
@@ -262,10 +293,6 @@ impl Engine {
             Some(current) => (new_kw - current).abs() > self.config.large_change_kw,
             None => true,
         }
-    }
-
-    fn charger_mut(&mut self, id: &str) -> Option<&mut ChargerState> {
-        self.chargers.iter_mut().find(|c| c.settings.block.id == id)
     }
 
     fn charger_of(&self, ioa: u32) -> Option<usize> {

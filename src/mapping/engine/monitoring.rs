@@ -46,7 +46,7 @@ pub(super) struct Monitor {
 }
 
 /// The time tag for a sample (CONTRACT §3 "Time tags").
-fn sample_time(sample: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn sample_time(sample: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
     match sample {
         Some(t)
             if t >= now - Duration::hours(MAX_SAMPLE_AGE_H)
@@ -61,7 +61,7 @@ fn sample_time(sample: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Ut
 impl ChargerState {
     /// Reports `value` (or IV with the last value when `None`) on `offset`, unless it is
     /// within the deadband of what was last reported with the same quality.
-    fn report(
+    pub(super) fn report(
         &mut self,
         out: &mut Vec<Output>,
         offset: u32,
