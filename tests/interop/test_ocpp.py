@@ -832,3 +832,35 @@ async def test_legacy_kw_string_reaches_scada_in_kw_and_unparseable_marks_iv(sta
     o = (await in_thread(gi_objects, master))[CP1_C1_POWER]
     assert o.nt and abs(o.value - 7.4) < 1e-3, \
         f"offline CP001 keeps its last power 7.4 with NT, got {o.value} q=0x{o.quality:02x}"
+
+
+@run_async
+async def test_connector_status_and_error_codes_reach_scada(station, master):
+    """CONTRACT §7: Charging = occupied; Faulted with an errorCode sets connector faulted,
+    charger faulted (offset 4) and alarm (offset 5); a later status without the errorCode
+    clears the alarm."""
+    c1_occupied, c1_faulted = CP1_BASE + 11, CP1_BASE + 12
+    faulted, alarm = CP1_BASE + 4, CP1_BASE + 5
+
+    def status(state, error="NoError"):
+        return {"connectorId": 1, "status": state, "errorCode": error,
+                "timestamp": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
+
+    async with RawCharger.connect(station.ocpp_url(CP1), V16) as raw:
+        await raw.boot()
+        m = master.mark()
+        uid = await raw.send_call("StatusNotification", status("Charging"))
+        assert await raw.response(uid) == [CALLRESULT, uid, {}]
+        await in_thread(wait_spontaneous_value, master, c1_occupied, 1, m)
+
+        m = master.mark()
+        uid = await raw.send_call("StatusNotification", status("Faulted", "GroundFailure"))
+        assert await raw.response(uid) == [CALLRESULT, uid, {}]
+        for ioa in (c1_faulted, faulted, alarm):
+            await in_thread(wait_spontaneous_value, master, ioa, 1, m)
+
+        m = master.mark()
+        uid = await raw.send_call("StatusNotification", status("Available"))
+        assert await raw.response(uid) == [CALLRESULT, uid, {}]
+        for ioa in (c1_faulted, faulted, alarm):
+            await in_thread(wait_spontaneous_value, master, ioa, 0, m)
