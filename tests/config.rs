@@ -915,3 +915,15 @@ fn a_charger_password_has_16_to_40_printable_characters() {
         Some("0123456789abcdef")
     );
 }
+
+#[test]
+fn a_charger_may_override_the_ocpp_mode() {
+    let config = parse("[ocpp]\nmode = \"lenient\"\n[[charger]]\nid = \"CP001\"\nioa_base = 1000\nmode = \"strict\"\n");
+    assert_eq!(
+        config.charger[0].mode,
+        Some(ocpp809::config::OcppMode::Strict)
+    );
+    rejects(
+        "[[charger]]\nid = \"CP001\"\nioa_base = 1000\nmode = \"loose\"  # <- charger[0].mode\n",
+    );
+}

@@ -276,6 +276,10 @@ pub struct Charger {
     /// security whitepaper asks of BasicAuthPassword / AuthorizationKey).
     #[serde(default)]
     pub password: Option<String>,
+    /// Overrides `ocpp.mode` for this charger (e.g. strict for a certified charger, lenient
+    /// for a legacy one).
+    #[serde(default)]
+    pub mode: Option<super::OcppMode>,
 }
 
 fn one<T: From<u8>>() -> T {

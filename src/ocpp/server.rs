@@ -44,6 +44,8 @@ pub struct ServerSettings {
     pub known_chargers: Option<Vec<ChargerId>>,
     /// Security profile 1: chargers that must authenticate with HTTP Basic auth.
     pub passwords: HashMap<ChargerId, String>,
+    /// Chargers whose leniency differs from `mode`.
+    pub modes: HashMap<ChargerId, Mode>,
     pub max_connections: usize,
 }
 
@@ -189,7 +191,12 @@ impl Connection {
             charger.clone(),
             dialect(version),
             SessionConfig {
-                mode: self.settings.mode,
+                mode: self
+                    .settings
+                    .modes
+                    .get(&charger)
+                    .copied()
+                    .unwrap_or(self.settings.mode),
                 heartbeat_interval_s: self.settings.heartbeat_interval_s,
                 call_timeout: self.settings.call_timeout,
                 queue_capacity: COMMAND_QUEUE,

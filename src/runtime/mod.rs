@@ -67,6 +67,13 @@ pub fn station_config(config: &Config) -> StationConfig {
     }
 }
 
+fn ocpp_mode(mode: crate::config::OcppMode) -> Mode {
+    match mode {
+        crate::config::OcppMode::Lenient => Mode::Lenient,
+        crate::config::OcppMode::Strict => Mode::Strict,
+    }
+}
+
 pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
     ocpp_server::ServerSettings {
         versions: config
@@ -75,10 +82,12 @@ pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
             .iter()
             .filter_map(|name| Version::from_subprotocol(name))
             .collect(),
-        mode: match config.ocpp.mode {
-            crate::config::OcppMode::Lenient => Mode::Lenient,
-            crate::config::OcppMode::Strict => Mode::Strict,
-        },
+        mode: ocpp_mode(config.ocpp.mode),
+        modes: config
+            .charger
+            .iter()
+            .filter_map(|c| Some((c.id.clone(), ocpp_mode(c.mode?))))
+            .collect(),
         heartbeat_interval_s: u32::try_from(config.ocpp.heartbeat_interval_s).unwrap_or(u32::MAX),
         call_timeout: Duration::from_secs(config.ocpp.call_timeout_s),
         known_chargers: (!config.ocpp.accept_unknown)

@@ -582,6 +582,24 @@ async def test_strict_mode_rejects_a_unit_suffix_with_a_callerror(make_daemon):
 
 
 @run_async
+async def test_a_charger_can_be_strict_while_the_rest_stay_lenient(make_daemon):
+    """[[charger]] mode overrides ocpp.mode: CP001 strict refuses "14.4kW", CP002 (global
+    lenient) coerces it."""
+    chargers = [dict(CHARGERS[0], mode="strict"), CHARGERS[1]]
+    d = make_daemon(chargers=chargers, ocpp={"mode": "lenient"})
+    d.wait_ocpp_listening()
+    async with RawCharger.connect(d.ocpp_url(CP1), V16) as strict, \
+            RawCharger.connect(d.ocpp_url(CP2), V16) as lenient:
+        await strict.boot()
+        await lenient.boot()
+        uid = await strict.send_call("MeterValues", mv16("14.4kW"))
+        msg = await strict.response(uid)
+        assert isinstance(msg, list) and msg[0] == CALLERROR, msg
+        uid = await lenient.send_call("MeterValues", mv16("14.4kW"))
+        assert await lenient.response(uid) == [CALLRESULT, uid, {}]
+
+
+@run_async
 async def test_legacy_meter_values_flood_is_answered_in_full(station):
     """MAPPING.md: the old driver died after ~400 transactions of 1 Hz "14.4kW" MeterValues.
     500 pipelined legacy MeterValues and 50 transactions: every one answered, no crash."""
