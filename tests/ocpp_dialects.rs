@@ -1985,3 +1985,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn field_bugs_of_other_stacks_are_understood_in_lenient_mode() {
+    // Over-length identity strings (1.6 caps chargePointModel at 20 characters).
+    let (answer, events) = lenient16(
+        "BootNotification",
+        json!({"chargePointVendor": "VendorWithAVeryLongNameIndeed",
+               "chargePointModel": "ModelNameLongerThanTwentyCharacters",
+               "chargePointSerialNumber": "SN-0123456789-0123456789-0123456789"}),
+    );
+    assert_eq!(answer["status"], "Accepted");
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, ChargerEvent::Booted { model, .. }
+        if model == "ModelNameLongerThanTwentyCharacters")));
+    // meterValue sent as an object instead of an array; a "+02" zone offset.
+    let (answer, events) = lenient16(
+        "MeterValues",
+        json!({"connectorId": 1,
+               "meterValue": {"timestamp": "2024-01-01T14:00:00+02",
+                              "sampledValue": [{"value": "230V", "measurand": "Voltage"}]}}),
+    );
+    assert_eq!(answer, json!({}));
+    let got = samples(&events);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].timestamp, Some(noon()));
+    assert_eq!(got[0].values[0].value, SampleValue::Valid(230.0));
+    // Missing optional arrays: a 2.0.1 TransactionEvent without meterValue.
+    let (answer, _) = lenient201(
+        "TransactionEvent",
+        json!({"eventType": "Updated", "timestamp": "2024-01-01T12:00:00Z",
+               "triggerReason": "MeterValuePeriodic", "seqNo": 3,
+               "transactionInfo": {"transactionId": "T-1"}}),
+    );
+    assert!(answer.is_object());
+}

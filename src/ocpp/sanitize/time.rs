@@ -18,6 +18,9 @@ const NAIVE_FORMATS: &[&str] = &[
     "%Y-%m-%d %H:%M",
 ];
 
+/// Layouts with a zone that RFC 3339 does not allow but chargers send: `+02`, `+0200`.
+const OFFSET_FORMATS: &[&str] = &["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z"];
+
 /// True when `text` is an RFC 3339 date-time with zone as JSON schema's `date-time` format
 /// reads it: `T` between date and time, a leap second only at 23:59:60. Strict mode accepts
 /// only these.
@@ -62,6 +65,11 @@ pub fn parse_timestamp_text(text: &str) -> Result<(DateTime<Utc>, Vec<Coercion>)
     if let Ok(t) = DateTime::parse_from_rfc3339(trimmed) {
         return Ok((t.with_timezone(&Utc), coercion("not in RFC 3339 layout")));
     }
+    for format in OFFSET_FORMATS {
+        if let Ok(t) = DateTime::parse_from_str(trimmed, format) {
+            return Ok((t.with_timezone(&Utc), coercion("with a short zone offset")));
+        }
+    }
     for format in NAIVE_FORMATS {
         if let Ok(naive) = NaiveDateTime::parse_from_str(trimmed, format) {
             return Ok((naive.and_utc(), coercion("without zone taken as UTC")));
@@ -98,6 +106,23 @@ mod tests {
             ("2024-01-01T12:00:00.000", Some(noon), true),
             ("2024-01-01 12:00:00", Some(noon), true),
             ("2024-01-01 12:00", Some(noon), true),
+            ("2024-01-01T14:00:00+02", Some(noon), true),
+            ("2024-01-01T14:00:00+0200", Some(noon), true),
+            (
+                "2024-01-01 14:00:00.5+02",
+                Some(noon + chrono::Duration::milliseconds(500)),
+                true,
+            ),
+            (
+                "2024-01-01T12:00:00.123456789Z",
+                Some(noon + chrono::Duration::nanoseconds(123_456_789)),
+                false,
+            ),
+            (
+                "2024-01-01T12:00:00.1234567891234Z",
+                Some(noon + chrono::Duration::nanoseconds(123_456_789)),
+                false,
+            ),
             ("2024-01-01T12:00", Some(noon), true),
             ("", None, false),
             ("yesterday", None, false),
