@@ -50,6 +50,9 @@ struct Case {
     result: CommandResult,
 }
 
+/// Action, payload fields (JSON pointer, value) and result of one command.
+type Expectation = (&'static str, Vec<(&'static str, Value)>, CommandResult);
+
 fn commands() -> Vec<ChargerCommand> {
     vec![
         ChargerCommand::SetLimit {
@@ -130,7 +133,7 @@ fn cases(version: Version) -> Vec<Case> {
         data: Some("pong".into()),
     };
     let accepted = || CommandResult::Accepted;
-    let expect: Vec<(&'static str, Vec<(&'static str, Value)>, CommandResult)> = if v16 {
+    let expect: Vec<Expectation> = if v16 {
         vec![
             (
                 "SetChargingProfile",
@@ -167,7 +170,11 @@ fn cases(version: Version) -> Vec<Case> {
                 ],
                 schedule,
             ),
-            ("ClearChargingProfile", vec![("/id", json!(809))], accepted()),
+            (
+                "ClearChargingProfile",
+                vec![("/id", json!(809))],
+                accepted(),
+            ),
             (
                 "ChangeAvailability",
                 vec![("/connectorId", json!(0)), ("/type", json!("Inoperative"))],
@@ -293,10 +300,7 @@ fn cases(version: Version) -> Vec<Case> {
             (
                 "GetVariables",
                 vec![
-                    (
-                        "/getVariableData/0/component/name",
-                        json!("OCPPCommCtrlr"),
-                    ),
+                    ("/getVariableData/0/component/name", json!("OCPPCommCtrlr")),
                     (
                         "/getVariableData/0/variable/name",
                         json!("HeartbeatInterval"),
@@ -308,10 +312,7 @@ fn cases(version: Version) -> Vec<Case> {
                 "SetVariables",
                 vec![
                     ("/setVariableData/0/attributeValue", json!("120")),
-                    (
-                        "/setVariableData/0/component/name",
-                        json!("OCPPCommCtrlr"),
-                    ),
+                    ("/setVariableData/0/component/name", json!("OCPPCommCtrlr")),
                     (
                         "/setVariableData/0/variable/name",
                         json!("HeartbeatInterval"),

@@ -86,6 +86,8 @@ OCPP_SCHEMAS_DIR="$("$VENV/bin/python" -c 'import os, ocpp; print(os.path.dirnam
     || { echo "no OCPP schemas under $OCPP_SCHEMAS_DIR" >&2; exit 1; }
 export OCPP_SCHEMAS_DIR
 echo "OCPP_SCHEMAS_DIR=$OCPP_SCHEMAS_DIR"
+# tests/ocpp_commands.rs runs the `ocpp` package's charger simulator with this interpreter.
+export OCPP_TEST_PYTHON="$VENV/bin/python"
 
 # ---------------------------------------------------------------- rust
 if command -v rustup >/dev/null 2>&1; then

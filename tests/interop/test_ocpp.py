@@ -882,3 +882,102 @@ async def test_connector_status_and_error_codes_reach_scada(station, master):
         assert await raw.response(uid) == [CALLRESULT, uid, {}]
         for ioa in (c1_faulted, faulted, alarm):
             await in_thread(wait_spontaneous_value, master, ioa, 0, m)
+
+
+# ---------------------------------------------------------------------------
+# bad input table: frame size, message ids, stray responses, message types
+# (src/ocpp/framing.rs documents each decision; both versions, raw client)
+# ---------------------------------------------------------------------------
+
+FORMAT_CODE = {V16: "FormationViolation", V201: "FormatViolation"}
+
+
+def _big_call(uid: str, size: int) -> str:
+    """A well-formed DataTransfer CALL of about ``size`` bytes."""
+    text = json.dumps([2, uid, "DataTransfer", {"vendorId": "com.example.big", "data": ""}])
+    return json.dumps([2, uid, "DataTransfer",
+                       {"vendorId": "com.example.big", "data": "x" * (size - len(text))}])
+
+
+@pytest.mark.parametrize("version", [V16, V201])
+@run_async
+async def test_oversized_frame_of_100kb_gets_a_format_callerror_and_the_session_stays(
+        station, version):
+    """framing.rs row 1: more than 64 KiB is refused before parsing (id "-1", not looked
+    for); up to four times that is read and answered, the connection stays open."""
+    async with RawCharger.connect(station.ocpp_url(CP1), version) as raw:
+        await raw.boot()
+        frame = _big_call("big-100k", 100 * 1024)
+        assert len(frame) == 100 * 1024
+        await raw.send_text(frame)
+        msg = await raw.next_message()
+        assert_callerror(msg, "-1", [FORMAT_CODE[version]])
+        await raw.heartbeat()
+        assert station.alive()
+
+
+@pytest.mark.parametrize("version", [V16, V201])
+@run_async
+async def test_oversized_frame_of_300kb_drops_the_connection_and_the_daemon_stays(
+        station, version):
+    """Beyond four times the OCPP-J limit (256 KiB) the WebSocket layer drops the connection
+    unread; the daemon and other sessions are unaffected."""
+    async with RawCharger.connect(station.ocpp_url(CP2), version) as other:
+        await other.boot()
+        async with RawCharger.connect(station.ocpp_url(CP1), version) as raw:
+            await raw.boot()
+            await raw.send_text(_big_call("big-300k", 300 * 1024))
+            with pytest.raises(ConnectionClosed):
+                msg = await raw.next_message(timeout=10)
+                pytest.fail(f"the connection stayed open after 300 KB; got {msg!r}")
+        assert station.alive(), "ocpp809 died\n" + station.log_tail()
+        await other.heartbeat()        # the other session is still served
+    async with RawCharger.connect(station.ocpp_url(CP1), version) as again:
+        await again.boot()             # and the charger can reconnect
+        await again.heartbeat()
+
+
+@pytest.mark.parametrize("version", [V16, V201])
+@run_async
+async def test_duplicate_message_id_both_calls_answered(station, version):
+    async with RawCharger.connect(station.ocpp_url(CP1), version) as raw:
+        await raw.boot()
+        uid = "dup-1"
+        await raw.send_call("Heartbeat", {}, uid=uid)
+        await raw.send_call("Heartbeat", {}, uid=uid)
+        answers = [await raw.next_message(), await raw.next_message()]
+        for msg in answers:
+            assert_callresult(msg, uid)
+            assert_recent(msg[2]["currentTime"])
+        await raw.heartbeat()
+
+
+@pytest.mark.parametrize("version", [V16, V201])
+@run_async
+async def test_callresult_for_nothing_outstanding_is_ignored(station, version):
+    async with RawCharger.connect(station.ocpp_url(CP1), version) as raw:
+        await raw.boot()
+        await raw.send_text(json.dumps([CALLRESULT, "never-sent-1", {}]))
+        await raw.send_text(json.dumps([CALLRESULT, "never-sent-2", {"status": "Accepted"}]))
+        # nothing answers them: the next frame must be the Heartbeat's CALLRESULT
+        # (RawCharger.response fails on any other frame in between)
+        await raw.heartbeat()
+        await asyncio.sleep(0.3)
+        stray = [m for m in raw.received if isinstance(m, list) and len(m) > 1
+                 and m[1] in ("never-sent-1", "never-sent-2", "-1")]
+        assert not stray, f"a stray CALLRESULT must be ignored, got {stray}"
+        assert station.alive()
+
+
+@pytest.mark.parametrize("version,code", [(V16, "ProtocolError"),
+                                          (V201, "MessageTypeNotSupported")])
+@run_async
+async def test_unknown_message_type_id_gets_a_callerror(station, version, code):
+    """framing.rs row 8: [7,"1",{}]: 2.0.1 MessageTypeNotSupported; 1.6 has no such code,
+    so ProtocolError."""
+    async with RawCharger.connect(station.ocpp_url(CP1), version) as raw:
+        await raw.boot()
+        await raw.send_text('[7,"1",{}]')
+        msg = await raw.next_message()
+        assert_callerror(msg, "1", [code])
+        await raw.heartbeat()
