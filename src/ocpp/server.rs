@@ -259,18 +259,25 @@ impl Connection {
                 _ = shutdown.changed() => break Some(CloseFrame { code: CloseCode::Away, reason: "ocpp809 shutting down".into() }),
             }
         };
-        if let Some(frame) = close {
+        if let Some(frame) = close.clone() {
             let _ =
                 tokio::time::timeout(Duration::from_millis(500), socket.close(Some(frame))).await;
         }
         self.router.unregister(&charger, self.generation);
+        // A replaced session must not take the charger offline: its successor is live.
+        let replaced = close
+            .as_ref()
+            .is_some_and(|frame| frame.code == CloseCode::Policy);
         session.close();
         while let Some(event) = session.poll_event() {
+            if replaced && matches!(event, ChargerEvent::Disconnected { .. }) {
+                continue;
+            }
             if self.events.send(event).await.is_err() {
                 break;
             }
         }
-        info!(%charger, "charger disconnected");
+        info!(%charger, replaced, "charger session ended");
     }
 }
 
