@@ -24,8 +24,15 @@ impl Application {
         mut charger_events: mpsc::Receiver<ChargerEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        // Drives the failsafe timer, share rotation and demand re-allocation.
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = tick.tick() => {
+                    let scada_present = self.station.with(|s| s.any_active());
+                    self.feed(Input::Tick { scada_present });
+                }
                 request = requests.recv() => match request {
                     Some(request) => self.scada(request),
                     None => break,

@@ -106,6 +106,11 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         site_ioa_base: config.site.ioa_base,
         site_limit_kw: Some(config.site.limit_kw).filter(|kw| *kw > 0.0),
         large_change_kw: config.iec104.large_change_kw,
+        failsafe_limit_kw: Some(config.site.failsafe_limit_kw).filter(|kw| *kw > 0.0),
+        scada_loss_timeout: i64::try_from(config.site.scada_loss_timeout_s)
+            .ok()
+            .filter(|s| *s > 0)
+            .and_then(chrono::Duration::try_seconds),
         chargers: config
             .charger
             .iter()

@@ -25,19 +25,28 @@ const SCHEDULE_DURATION_S: u32 = 3600;
 /// What a request to a charger was for.
 #[derive(Clone, Debug)]
 pub(super) struct Pending {
-    scada_command: u64,
-    charger: usize,
-    purpose: Purpose,
+    /// The SCADA command this request answers, if any.
+    pub(super) scada_command: Option<u64>,
+    /// The site command whose shares this request carries, if any.
+    pub(super) group: Option<u64>,
+    pub(super) charger: usize,
+    pub(super) purpose: Purpose,
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Purpose {
-    /// A limit; on acceptance the limit in force becomes `kw`.
+pub(super) enum Purpose {
+    /// A SCADA limit: `own` is what SCADA asked (clamped), `kw` what was sent (the lower of
+    /// `own` and the site share).
     Limit {
         kw: f64,
+        own: f64,
     },
     ClearLimit,
     ReadLimit,
+    /// A site share (`None`: the site profile is lifted).
+    Share {
+        kw: Option<f64>,
+    },
     Other,
 }
 
@@ -63,16 +72,9 @@ impl Engine {
         let (charger_command, purpose) = match (offset, command.action) {
             (charger::POWER_SETPOINT, CommandAction::SetpointFloat(kw)) => {
                 let kw = f64::from(kw);
-                let kw = checked_limit(state, kw, kw, command.selected, large_change_kw)?;
-                (
-                    ChargerCommand::SetLimit {
-                        limit: kw * 1000.0,
-                        unit: LimitUnit::Watts,
-                        profile_id: PROFILE_ID,
-                        stack_level: STACK_LEVEL,
-                    },
-                    Purpose::Limit { kw },
-                )
+                let own = checked_limit(state, kw, kw, command.selected, large_change_kw)?;
+                let kw = state.share_kw.map_or(own, |share| own.min(share));
+                (set_watts(kw), Purpose::Limit { kw, own })
             }
             (charger::CURRENT_SETPOINT, CommandAction::SetpointScaled(amps)) => {
                 let amps = f64::from(amps);
@@ -87,17 +89,20 @@ impl Engine {
                 } else {
                     amps
                 };
-                (
-                    ChargerCommand::SetLimit {
-                        limit: amps,
-                        unit: LimitUnit::Amperes,
-                        profile_id: PROFILE_ID,
-                        stack_level: STACK_LEVEL,
-                    },
-                    Purpose::Limit {
-                        kw: kw_from_amps(amps, phases),
-                    },
-                )
+                let own = kw_from_amps(amps, phases);
+                match state.share_kw.filter(|share| *share < own) {
+                    // The site share is lower: it is what the charger gets, in watts.
+                    Some(share) => (set_watts(share), Purpose::Limit { kw: share, own }),
+                    None => (
+                        ChargerCommand::SetLimit {
+                            limit: amps,
+                            unit: LimitUnit::Amperes,
+                            profile_id: PROFILE_ID,
+                            stack_level: STACK_LEVEL,
+                        },
+                        Purpose::Limit { kw: own, own },
+                    ),
+                }
             }
             (charger::AVAILABILITY, CommandAction::Single(on)) => (
                 ChargerCommand::ChangeAvailability { operative: on },
@@ -125,21 +130,33 @@ impl Engine {
             }
             _ => return Err(format!("IOA {} does not take this command", command.ioa)),
         };
-        let request = ChargerRequest {
-            id: self.next_request,
-            charger: id,
-            command: charger_command,
-        };
-        self.next_request += 1;
-        self.pending.insert(
-            request.id,
+        Ok(self.request(
+            index,
+            charger_command,
             Pending {
-                scada_command: command.id,
+                scada_command: Some(command.id),
+                group: None,
                 charger: index,
                 purpose,
             },
-        );
-        Ok(request)
+        ))
+    }
+
+    /// Registers a request to charger `index` and returns it.
+    pub(super) fn request(
+        &mut self,
+        index: usize,
+        command: ChargerCommand,
+        pending: Pending,
+    ) -> ChargerRequest {
+        let request = ChargerRequest {
+            id: self.next_request,
+            charger: self.chargers[index].settings.block.id.clone(),
+            command,
+        };
+        self.next_request += 1;
+        self.pending.insert(request.id, pending);
+        request
     }
 
     /// A charger answered (or could not): confirm the SCADA command and update points.
@@ -154,17 +171,30 @@ impl Engine {
         };
         let state = &mut self.chargers[pending.charger];
         let limit_ioa = state.settings.block.ioa_base + charger::LIMIT;
+        let max_kw = state.settings.max_kw;
         let mut out = Vec::new();
+        let mut reallocate = false;
         let outcome = match (pending.purpose, result) {
-            (Purpose::Limit { kw }, CommandResult::Accepted) => {
+            (Purpose::Limit { kw, own }, CommandResult::Accepted) => {
+                state.own_limit_kw = Some(own);
                 state.limit_kw = Some(kw);
+                state.sent_kw = Some(kw);
                 out.push(point(now, limit_ioa, PointValue::Float(kw as f32)));
                 CommandOutcome::Accepted
             }
+            (Purpose::Share { kw }, CommandResult::Accepted) => {
+                state.limit_kw = kw;
+                let shown = kw.unwrap_or(state.own_limit_kw.unwrap_or(max_kw));
+                out.push(point(now, limit_ioa, PointValue::Float(shown as f32)));
+                CommandOutcome::Accepted
+            }
             (Purpose::ClearLimit, CommandResult::Accepted) => {
+                state.own_limit_kw = None;
                 state.limit_kw = None;
-                let max_kw = state.settings.max_kw;
+                state.sent_kw = None;
                 out.push(point(now, limit_ioa, PointValue::Float(max_kw as f32)));
+                // A site share may still apply.
+                reallocate = true;
                 CommandOutcome::Accepted
             }
             (Purpose::ReadLimit, CommandResult::Schedule { limit, unit }) => {
@@ -173,19 +203,50 @@ impl Engine {
                     LimitUnit::Amperes => kw_from_amps(l, state.settings.phases),
                 });
                 // No period in force: the charger's own maximum applies.
-                let kw = kw.unwrap_or(state.settings.max_kw);
+                let kw = kw.unwrap_or(max_kw);
                 state.limit_kw = Some(kw);
                 out.push(point(now, limit_ioa, PointValue::Float(kw as f32)));
                 CommandOutcome::Accepted
             }
             (Purpose::Other, CommandResult::Accepted) => CommandOutcome::Accepted,
+            (Purpose::Share { .. }, result) => {
+                // Try again at the next allocation.
+                state.sent_kw = None;
+                CommandOutcome::Rejected(describe(result))
+            }
             (_, result) => CommandOutcome::Rejected(describe(result)),
         };
-        out.push(Output::CommandDone {
-            id: pending.scada_command,
-            outcome,
-        });
+        if let Some(id) = pending.scada_command {
+            out.push(Output::CommandDone {
+                id,
+                outcome: outcome.clone(),
+            });
+        }
+        if let Some(group) = pending.group {
+            out.extend(self.share_answered(group, &outcome));
+        }
+        if reallocate {
+            out.extend(self.reallocate(now, None));
+        }
         out
+    }
+}
+
+fn set_watts(kw: f64) -> ChargerCommand {
+    ChargerCommand::SetLimit {
+        limit: kw * 1000.0,
+        unit: LimitUnit::Watts,
+        profile_id: PROFILE_ID,
+        stack_level: STACK_LEVEL,
+    }
+}
+
+pub(super) fn share_command(kw: Option<f64>) -> ChargerCommand {
+    match kw {
+        Some(kw) => set_watts(kw),
+        None => ChargerCommand::ClearLimit {
+            profile_id: PROFILE_ID,
+        },
     }
 }
 
@@ -202,7 +263,10 @@ fn checked_limit(
     if !kw.is_finite() || kw <= 0.0 {
         return Err(format!("a limit of {kw} kW is not positive"));
     }
-    let in_force = state.limit_kw.unwrap_or(state.settings.max_kw);
+    let in_force = state
+        .own_limit_kw
+        .or(state.limit_kw)
+        .unwrap_or(state.settings.max_kw);
     if !selected && (sbo_kw - in_force).abs() > large_change_kw {
         return Err(format!(
             "a change from {in_force} kW to {sbo_kw} kW exceeds large_change_kw = {large_change_kw} and needs select-before-operate"

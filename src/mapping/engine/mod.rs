@@ -6,8 +6,10 @@
 //! commands — the site limit with its select-before-operate rule, and charger commands,
 //! which become [`ChargerRequest`]s whose answers decide the activation confirmation.
 
+mod allocation;
 mod commands;
 mod monitoring;
+mod site_power;
 mod status;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +38,10 @@ pub struct EngineConfig {
     pub site_limit_kw: Option<f64>,
     /// A power-limit change larger than this needs select-before-operate.
     pub large_change_kw: f64,
+    /// Site total applied while SCADA is lost; `None` = no failsafe.
+    pub failsafe_limit_kw: Option<f64>,
+    /// How long without an active SCADA master before the failsafe applies.
+    pub scada_loss_timeout: Option<chrono::Duration>,
     pub chargers: Vec<ChargerSettings>,
 }
 
@@ -45,6 +51,10 @@ pub enum Input {
     Start,
     Scada(ScadaCommand),
     Charger(ChargerEvent),
+    /// Periodic (about 1 s): whether a SCADA master has data transfer active.
+    Tick {
+        scada_present: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +73,12 @@ struct ChargerState {
     online: bool,
     /// The last limit the charger accepted or reported, kW; `None` = none in force.
     limit_kw: Option<f64>,
+    /// The limit SCADA set for this charger (accepted), kW.
+    own_limit_kw: Option<f64>,
+    /// Its share of the site budget, when a site or failsafe limit is in force.
+    share_kw: Option<f64>,
+    /// The profile last sent (`None`: none sent, or cleared).
+    sent_kw: Option<f64>,
     monitor: monitoring::Monitor,
     status: status::StatusState,
 }
@@ -73,6 +89,7 @@ pub struct Engine {
     chargers: Vec<ChargerState>,
     pending: HashMap<RequestId, commands::Pending>,
     next_request: RequestId,
+    site: site_power::SiteState,
 }
 
 impl Engine {
@@ -84,6 +101,9 @@ impl Engine {
                 settings: settings.clone(),
                 online: false,
                 limit_kw: None,
+                own_limit_kw: None,
+                share_kw: None,
+                sent_kw: None,
                 monitor: monitoring::Monitor::default(),
                 status: status::StatusState::default(),
             })
@@ -94,6 +114,7 @@ impl Engine {
             chargers,
             pending: HashMap::new(),
             next_request: 1,
+            site: site_power::SiteState::default(),
         }
     }
 
@@ -106,6 +127,7 @@ impl Engine {
             Input::Start => self.initial_points(now),
             Input::Scada(command) => self.scada_command(now, command),
             Input::Charger(event) => self.charger_event(now, event),
+            Input::Tick { scada_present } => self.tick(now, scada_present),
         }
     }
 
@@ -129,14 +151,26 @@ impl Engine {
         match &event {
             ChargerEvent::Connected { .. } => self.connection(now, index, true),
             ChargerEvent::Disconnected { .. } => self.connection(now, index, false),
-            ChargerEvent::Meter { sample, .. } => state.meter_sample(now, sample),
+            ChargerEvent::Meter { sample, .. } => {
+                let out = state.meter_sample(now, sample);
+                self.demand_changed();
+                out
+            }
             ChargerEvent::Status {
                 connector,
                 status,
                 error_code,
                 timestamp,
                 ..
-            } => state.status(now, *connector, *status, error_code.as_deref(), *timestamp),
+            } => {
+                let charging = state.charging_connectors();
+                let mut out =
+                    state.status(now, *connector, *status, error_code.as_deref(), *timestamp);
+                if state.charging_connectors() != charging && self.budget_in_force() {
+                    out.extend(self.reallocate(now, None));
+                }
+                out
+            }
             ChargerEvent::Alarm {
                 connector,
                 name,
@@ -148,7 +182,13 @@ impl Engine {
                 connector,
                 transaction_id,
                 ..
-            } => state.transaction(now, transaction_id, Some(*connector), true),
+            } => {
+                let mut out = state.transaction(now, transaction_id, Some(*connector), true);
+                if self.budget_in_force() {
+                    out.extend(self.reallocate(now, None));
+                }
+                out
+            }
             ChargerEvent::TransactionEnded {
                 connector,
                 transaction_id,
@@ -193,7 +233,18 @@ impl Engine {
             self.config.site_ioa_base + site::CHARGERS_ONLINE,
             PointValue::Float(count as f32),
         ));
+        if online {
+            // A profile sent before the connection was lost is re-sent (CONTRACT §7).
+            self.chargers[index].sent_kw = None;
+        }
+        if self.budget_in_force() || online {
+            out.extend(self.reallocate(now, None));
+        }
         out
+    }
+
+    fn budget_in_force(&self) -> bool {
+        self.site_limit_kw.is_some() || self.site.failsafe()
     }
 
     fn initial_points(&self, now: DateTime<Utc>) -> Vec<Output> {
@@ -224,7 +275,13 @@ impl Engine {
     fn scada_command(&mut self, now: DateTime<Utc>, command: ScadaCommand) -> Vec<Output> {
         let site_setpoint = self.config.site_ioa_base + site::LIMIT_SETPOINT;
         let (outcome, mut updates) = if command.ioa == site_setpoint {
-            self.site_limit(now, &command)
+            match self.site_limit(now, &command) {
+                Ok(mut updates) => {
+                    updates.extend(self.reallocate(now, Some(command.id)));
+                    return updates;
+                }
+                Err(reason) => (CommandOutcome::Rejected(reason), Vec::new()),
+            }
         } else if let Some(index) = self.charger_of(command.ioa) {
             match self.charger_command(now, index, &command) {
                 Ok(request) => return vec![Output::Charger(request)],
@@ -243,47 +300,42 @@ impl Engine {
         updates
     }
 
+    /// Applies a site setpoint; the confirmation follows when every charger accepted its
+    /// share (see `site`).
     fn site_limit(
         &mut self,
         now: DateTime<Utc>,
         command: &ScadaCommand,
-    ) -> (CommandOutcome, Vec<Output>) {
+    ) -> Result<Vec<Output>, String> {
         let CommandAction::SetpointFloat(kw) = command.action else {
-            return (
-                CommandOutcome::Rejected("site limit takes a short-float setpoint".into()),
-                Vec::new(),
-            );
+            return Err("site limit takes a short-float setpoint".into());
         };
         let kw = f64::from(kw);
         if !kw.is_finite() {
-            return (
-                CommandOutcome::Rejected("site limit is not a finite number".into()),
-                Vec::new(),
-            );
+            return Err("site limit is not a finite number".into());
         }
         let base = self.config.site_ioa_base;
         if kw <= 0.0 {
             // A site setpoint ≤ 0 lifts the site limit (CONTRACT §7).
             self.site_limit_kw = None;
-            return (
-                CommandOutcome::Accepted,
-                vec![point(now, base + site::LIMIT, PointValue::Float(0.0))],
-            );
+        } else if !command.selected && self.is_large_change(self.site_limit_kw, kw) {
+            return Err(format!(
+                "a change to {kw} kW exceeds large_change_kw = {} and needs select-before-operate",
+                self.config.large_change_kw
+            ));
+        } else {
+            self.site_limit_kw = Some(kw);
         }
-        if !command.selected && self.is_large_change(self.site_limit_kw, kw) {
-            return (
-                CommandOutcome::Rejected(format!(
-                    "a change to {kw} kW exceeds large_change_kw = {} and needs select-before-operate",
-                    self.config.large_change_kw
-                )),
-                Vec::new(),
-            );
+        if self.site.failsafe() {
+            // The failsafe limit stays in force until SCADA is back; the new limit follows.
+            return Ok(Vec::new());
         }
-        self.site_limit_kw = Some(kw);
-        (
-            CommandOutcome::Accepted,
-            vec![point(now, base + site::LIMIT, PointValue::Float(kw as f32))],
-        )
+        let shown = self.site_limit_kw.unwrap_or(0.0) as f32;
+        Ok(vec![point(
+            now,
+            base + site::LIMIT,
+            PointValue::Float(shown),
+        )])
     }
 
     /// |new − limit in force| > large_change_kw, where no limit in force counts as
@@ -347,6 +399,8 @@ pub(super) mod tests {
             site_ioa_base: 1,
             site_limit_kw: None,
             large_change_kw: 50.0,
+            failsafe_limit_kw: Some(10.0),
+            scada_loss_timeout: Some(chrono::Duration::seconds(30)),
             chargers: vec![ChargerSettings {
                 block: ChargerBlock {
                     id: "CP001".into(),

@@ -104,6 +104,17 @@ impl ChargerState {
         }));
     }
 
+    /// The charger's power now, kW, when known and valid.
+    pub(super) fn total_power_kw(&self) -> Option<f64> {
+        match self.monitor.reported.get(&charger::POWER) {
+            Some(Reported {
+                value: Some(PointValue::Float(kw)),
+                invalid: false,
+            }) => Some(f64::from(*kw)),
+            _ => None,
+        }
+    }
+
     /// After a reconnection: the last values are topical again (NT cleared), IV kept.
     pub(super) fn restore_quality(&self, now: DateTime<Utc>) -> Vec<Output> {
         self.monitor

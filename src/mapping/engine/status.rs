@@ -27,6 +27,22 @@ pub(super) struct StatusState {
 }
 
 impl ChargerState {
+    /// Connectors occupied or in a transaction: the charger's weight in the site share.
+    pub(super) fn charging_connectors(&self) -> u8 {
+        let connectors = self.settings.block.connectors.min(charger::MAX_CONNECTORS);
+        let count = (1..=connectors)
+            .filter(|n| {
+                self.status.transactions.values().any(|c| c == n)
+                    || self
+                        .status
+                        .connectors
+                        .get(n)
+                        .is_some_and(|s| s.is_occupied())
+            })
+            .count();
+        u8::try_from(count).unwrap_or(u8::MAX)
+    }
+
     pub(super) fn status(
         &mut self,
         now: DateTime<Utc>,
