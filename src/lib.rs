@@ -13,3 +13,4 @@ pub mod net;
 pub mod ocpp;
 pub mod runtime;
 pub mod station;
+pub mod store;
