@@ -1,0 +1,129 @@
+"""Site power management end to end (CONTRACT §7, issue 5): three real processes — ocpp809,
+a c104 master and `ocpp` package charger simulators (1.6 and 2.0.1) that accept every
+charging profile and record it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, AsyncIterator
+
+import ocpp.v16.call_result as r16
+import ocpp.v201.call_result as r201
+from ocpp.routing import on
+
+import asdu as A
+from conftest import CHARGERS, SITE
+from ocpp_client import V16, V201, Sim16, Sim201, boot, open_ws, run_async
+
+CP1, CP2 = CHARGERS[0]["id"], CHARGERS[1]["id"]
+SITE_BASE = SITE["ioa_base"]
+SITE_LIMIT_IOA, SITE_FAILSAFE_IOA, SITE_CMD_IOA = SITE_BASE + 2, SITE_BASE + 3, SITE_BASE + 10
+
+
+class _Records:
+    """Keeps every charging-profile command the CSMS sent, as (action, limit in W or None)."""
+
+    profiles: list[tuple[str, Any]]
+
+    def limits(self) -> list[tuple[str, Any]]:
+        return list(self.profiles)
+
+
+class Site16(_Records, Sim16):
+    @on("SetChargingProfile")
+    async def set_profile(self, connector_id, cs_charging_profiles, **_):
+        period = cs_charging_profiles["charging_schedule"]["charging_schedule_period"][0]
+        self.profiles.append(("set", period["limit"]))
+        return r16.SetChargingProfile(status="Accepted")
+
+    @on("ClearChargingProfile")
+    async def clear_profile(self, **_):
+        self.profiles.append(("clear", None))
+        return r16.ClearChargingProfile(status="Accepted")
+
+
+class Site201(_Records, Sim201):
+    @on("SetChargingProfile")
+    async def set_profile(self, evse_id, charging_profile, **_):
+        period = charging_profile["charging_schedule"][0]["charging_schedule_period"][0]
+        self.profiles.append(("set", period["limit"]))
+        return r201.SetChargingProfile(status="Accepted")
+
+    @on("ClearChargingProfile")
+    async def clear_profile(self, **_):
+        self.profiles.append(("clear", None))
+        return r201.ClearChargingProfile(status="Accepted")
+
+
+@contextlib.asynccontextmanager
+async def site_charger(url: str, cp_id: str, version: str) -> AsyncIterator[_Records]:
+    ws = await open_ws(url, [version])
+    cls = Site16 if version == V16 else Site201
+    cp = cls(cp_id, ws, response_timeout=10)
+    cp.ws = ws
+    cp.profiles = []
+    task = asyncio.create_task(cp.start())
+    try:
+        await boot(cp)
+        yield cp
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+
+async def wait_for(predicate, timeout: float = 8.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+@run_async
+async def test_the_site_limit_is_split_between_two_chargers(daemon, make_master):
+    daemon.wait_ocpp_listening()
+    master = make_master(daemon.port)
+    async with site_charger(daemon.ocpp_url(CP1), CP1, V16) as a, \
+            site_charger(daemon.ocpp_url(CP2), CP2, V201) as b:
+        res = await asyncio.to_thread(master.command, A.C_SE_NC_1, SITE_CMD_IOA, 20.0,
+                                      select=True)
+        conf = res.confirmations
+        assert conf and not any(x.negative for x in conf), res.describe()
+        assert res.terminations, f"ACTTERM after the chargers accepted: {res.describe()}"
+        # Both idle: equal shares of 20 kW, in W.
+        assert a.limits() == [("set", 10000.0)], a.limits()
+        assert b.limits() == [("set", 10000.0)], b.limits()
+
+        # Lifting the site limit clears both profiles.
+        res = await asyncio.to_thread(master.command, A.C_SE_NC_1, SITE_CMD_IOA, 0.0)
+        assert res.confirmations and not res.confirmations[-1].negative, res.describe()
+        await wait_for(lambda: a.limits()[-1:] == [("clear", None)]
+                       and b.limits()[-1:] == [("clear", None)], what="cleared profiles")
+
+
+@run_async
+async def test_failsafe_applies_when_the_master_disappears_and_lifts_when_it_returns(
+        make_daemon, make_master):
+    d = make_daemon(site={**SITE, "failsafe_limit_kw": 8.0, "scada_loss_timeout_s": 2})
+    d.wait_ocpp_listening()
+    first = make_master(d.port)
+    async with site_charger(d.ocpp_url(CP1), CP1, V16) as a, \
+            site_charger(d.ocpp_url(CP2), CP2, V201) as b:
+        await asyncio.sleep(3)        # SCADA present: no failsafe
+        assert a.limits() == [] and b.limits() == [], (a.limits(), b.limits())
+        await asyncio.to_thread(first.stop)
+        await wait_for(lambda: a.limits() == [("set", 4000.0)] and b.limits() == [("set", 4000.0)],
+                       timeout=10, what="failsafe shares of 8 kW")
+        second = make_master(d.port)
+        await wait_for(lambda: a.limits()[-1:] == [("clear", None)]
+                       and b.limits()[-1:] == [("clear", None)], what="failsafe lifted")
+        # The failsafe point's changes were buffered and reach the returning master in order.
+        changes = [o.value for x in second.asdus() if x.cot == A.COT_SPONTANEOUS
+                   for o in x.objects if o.ioa == SITE_FAILSAFE_IOA]
+        assert changes == [1, 0], changes
+        gi = second.gi()
+        assert gi.objects[SITE_FAILSAFE_IOA][1].value == 0
