@@ -393,6 +393,7 @@ async fn run(python: &str, version: Version) {
         passwords: HashMap::new(),
         modes: HashMap::new(),
         max_connections: 16,
+        transaction_ids: Default::default(),
     };
     let router = Router::default();
     let (events_tx, mut events) = mpsc::channel::<ChargerEvent>(1024);

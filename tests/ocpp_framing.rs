@@ -430,7 +430,9 @@ fn reset(id: u64) -> ChargerRequest {
     ChargerRequest {
         id,
         charger: CP.to_owned(),
-        command: ChargerCommand::Reset { hard: id % 2 == 0 },
+        command: ChargerCommand::Reset {
+            hard: id.is_multiple_of(2),
+        },
     }
 }
 

@@ -9,5 +9,5 @@ pub mod charger;
 pub mod engine;
 pub mod layout;
 
-pub use engine::{Engine, EngineConfig, Input, Output};
+pub use engine::{Engine, EngineConfig, Input, Output, Persist, RestoredState};
 pub use layout::{Direction, PointDef, PointList};

@@ -46,6 +46,8 @@ pub struct ServerSettings {
     pub passwords: HashMap<ChargerId, String>,
     /// Chargers whose leniency differs from `mode`.
     pub modes: HashMap<ChargerId, Mode>,
+    /// Next 1.6 transaction id (shared with the state store, which persists it).
+    pub transaction_ids: Arc<AtomicI32>,
     pub max_connections: usize,
 }
 
@@ -117,7 +119,7 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let generations = Arc::new(AtomicU64::new(1));
-    let transaction_ids = Arc::new(AtomicI32::new(1));
+    let transaction_ids = settings.transaction_ids.clone();
     let max_connections = settings.max_connections;
     crate::net::accept_loop(
         listener,

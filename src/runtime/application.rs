@@ -11,10 +11,13 @@ use crate::mapping::{Engine, Input, Output};
 use crate::ocpp::server::Router;
 use crate::station::{CommandOutcome, StationHandle, ToApplication};
 
+use super::persistence::Persistence;
+
 pub struct Application {
     pub engine: Engine,
     pub station: StationHandle,
     pub router: Router,
+    pub persistence: Persistence,
 }
 
 impl Application {
@@ -32,6 +35,7 @@ impl Application {
                 _ = tick.tick() => {
                     let scada_present = self.station.with(|s| s.any_active());
                     self.feed(Input::Tick { scada_present });
+                    self.persistence.flush().await;
                 }
                 request = requests.recv() => match request {
                     Some(request) => self.scada(request),
@@ -44,6 +48,8 @@ impl Application {
                 _ = shutdown.changed() => break,
             }
         }
+        // CONTRACT §1: state is persisted on shutdown.
+        self.persistence.flush().await;
     }
 
     fn scada(&mut self, request: ToApplication) {
@@ -74,6 +80,7 @@ impl Application {
             let mut station_outputs = Vec::with_capacity(outputs.len());
             for output in outputs {
                 match output {
+                    Output::Persist(change) => self.persistence.record(change),
                     Output::Charger(request) => {
                         let (charger, id) = (request.charger.clone(), request.id);
                         if let Err(result) = self.router.send(request) {
@@ -109,7 +116,7 @@ pub fn apply(station: &StationHandle, outputs: Vec<Output>) {
                     }
                     station.complete_command(id, &outcome);
                 }
-                Output::Charger(_) => {}
+                Output::Charger(_) | Output::Persist(_) => {}
             }
         }
     });

@@ -3,10 +3,13 @@
 //! down in order. Each long-lived part is a task; they talk over bounded channels.
 
 mod application;
+mod persistence;
 
 use application::Application;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicI32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -23,6 +26,7 @@ use crate::mapping::{Engine, EngineConfig, Input, PointList};
 use crate::ocpp::server::{self as ocpp_server, Router};
 use crate::ocpp::{Mode, Version};
 use crate::station::{Redundancy, Station, StationConfig, StationHandle};
+use crate::store::Store;
 
 /// Commands and requests waiting for the application task.
 const APPLICATION_QUEUE: usize = 1024;
@@ -50,6 +54,8 @@ pub enum RuntimeError {
         address: String,
         source: std::io::Error,
     },
+    #[error("state store: {0}")]
+    Store(#[from] crate::store::StoreError),
     #[error("the process image cannot be built: {0}")]
     Image(#[from] crate::station::image::ImageError),
 }
@@ -98,6 +104,7 @@ pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
             .filter_map(|c| Some((c.id.clone(), c.password.clone()?)))
             .collect(),
         max_connections: MAX_OCPP_CONNECTIONS,
+        transaction_ids: Arc::new(AtomicI32::new(1)),
     }
 }
 
@@ -141,6 +148,15 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     let mut engine = Engine::new(engine_config(&config));
     let station = StationHandle::new(station);
     application::apply(&station, engine.handle(Utc::now(), Input::Start));
+    let store = Store::open(&state_dir)?;
+    let snapshot = store.load()?;
+    application::apply(
+        &station,
+        engine.restore(Utc::now(), &persistence::restored_state(&snapshot)),
+    );
+    let transaction_ids = Arc::new(AtomicI32::new(snapshot.next_transaction_id.unwrap_or(1)));
+    info!(state = %store.path().display(), "state restored");
+    let persistence = persistence::Persistence::new(store, transaction_ids.clone());
 
     let listen = config.iec104.listen.to_string();
     let listener =
@@ -190,7 +206,10 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     ));
     let ocpp = tokio::spawn(ocpp_server::serve(
         ocpp_listener,
-        ocpp_settings(&config),
+        ocpp_server::ServerSettings {
+            transaction_ids,
+            ..ocpp_settings(&config)
+        },
         router.clone(),
         charger_tx,
         shutdown.clone(),
@@ -199,6 +218,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         engine,
         station,
         router,
+        persistence,
     };
     let app = tokio::spawn(application.run(app_rx, charger_rx, shutdown));
     for (name, task) in [

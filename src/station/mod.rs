@@ -748,7 +748,7 @@ impl Station {
 /// Logs the first dropped event and every 1000th after it, so a full buffer is visible
 /// without flooding the journal.
 fn log_event_drop(queue: &str, dropped: u64) {
-    if dropped == 1 || dropped % 1000 == 0 {
+    if dropped == 1 || dropped.is_multiple_of(1000) {
         warn!(queue, dropped, "event buffer full: oldest events dropped");
     }
 }

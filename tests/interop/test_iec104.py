@@ -413,7 +413,6 @@ def test_master_reconnects_after_daemon_restart(daemon, master):
     assert_gi(master)
 
 
-@pytest.mark.skip(reason="state persistence (CONTRACT §7) arrives with the mapping and persistence issue")
 def test_site_limit_in_force_survives_restart(daemon, master):
     """CONTRACT §1/§7: limits in force are persisted (durable within 1 s)."""
     m = master.mark()

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use tracing::info;
 
-use super::{point, ChargerState, Engine, Output, ScadaCommand};
+use super::{point, ChargerState, Engine, Output, Persist, ScadaCommand};
 use crate::mapping::charger::{
     ChargerCommand, ChargerRequest, CommandResult, LimitUnit, RequestId,
 };
@@ -177,6 +177,10 @@ impl Engine {
         let outcome = match (pending.purpose, result) {
             (Purpose::Limit { kw, own }, CommandResult::Accepted) => {
                 state.own_limit_kw = Some(own);
+                out.push(Output::Persist(Persist::ChargerLimit {
+                    charger: state.settings.block.id.clone(),
+                    kw: Some(own),
+                }));
                 state.limit_kw = Some(kw);
                 state.sent_kw = Some(kw);
                 out.push(point(now, limit_ioa, PointValue::Float(kw as f32)));
@@ -190,6 +194,10 @@ impl Engine {
             }
             (Purpose::ClearLimit, CommandResult::Accepted) => {
                 state.own_limit_kw = None;
+                out.push(Output::Persist(Persist::ChargerLimit {
+                    charger: state.settings.block.id.clone(),
+                    kw: None,
+                }));
                 state.limit_kw = None;
                 state.sent_kw = None;
                 out.push(point(now, limit_ioa, PointValue::Float(max_kw as f32)));

@@ -9,6 +9,7 @@
 mod allocation;
 mod commands;
 mod monitoring;
+mod persistence;
 mod site_power;
 mod status;
 
@@ -20,6 +21,7 @@ use super::charger::{ChargerEvent, ChargerRequest, RequestId};
 use super::layout::{charger, site, ChargerBlock};
 use crate::asdu::Quality;
 use crate::station::{CommandAction, CommandOutcome, CommandRequest, PointUpdate, PointValue};
+pub use persistence::{Persist, RestoredState};
 
 /// A command from SCADA, as decoded by the station (link-neutral).
 pub type ScadaCommand = CommandRequest;
@@ -66,6 +68,8 @@ pub enum Output {
     },
     /// A command for a charger; its answer comes back as `ChargerEvent::CommandFinished`.
     Charger(ChargerRequest),
+    /// Something to make durable (within 1 s).
+    Persist(Persist),
 }
 
 struct ChargerState {
@@ -326,16 +330,16 @@ impl Engine {
         } else {
             self.site_limit_kw = Some(kw);
         }
+        let persist = Output::Persist(Persist::SiteLimit(self.site_limit_kw));
         if self.site.failsafe() {
             // The failsafe limit stays in force until SCADA is back; the new limit follows.
-            return Ok(Vec::new());
+            return Ok(vec![persist]);
         }
         let shown = self.site_limit_kw.unwrap_or(0.0) as f32;
-        Ok(vec![point(
-            now,
-            base + site::LIMIT,
-            PointValue::Float(shown),
-        )])
+        Ok(vec![
+            point(now, base + site::LIMIT, PointValue::Float(shown)),
+            persist,
+        ])
     }
 
     /// |new − limit in force| > large_change_kw, where no limit in force counts as

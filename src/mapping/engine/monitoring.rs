@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{ChargerState, Output};
+use super::persistence::counter_key;
+use super::{ChargerState, Output, Persist};
 use crate::asdu::Quality;
 use crate::mapping::charger::{Measurand, MeterSample, SampleValue};
 use crate::mapping::layout::charger;
@@ -93,6 +94,12 @@ impl ChargerState {
             invalid,
         };
         self.monitor.reported.insert(offset, recorded);
+        if let Some(PointValue::Counter(wh)) = value {
+            out.push(Output::Persist(Persist::Counter {
+                key: counter_key(&self.settings.block.id, offset),
+                wh,
+            }));
+        }
         out.push(Output::Point(PointUpdate {
             ioa: self.settings.block.ioa_base + offset,
             value,
@@ -102,6 +109,39 @@ impl ChargerState {
             },
             time,
         }));
+    }
+
+    /// Takes back persisted counters of this charger; returns (offset, Wh) to serve.
+    pub(super) fn restore_counters(
+        &mut self,
+        id: &str,
+        counters: &std::collections::BTreeMap<String, u64>,
+    ) -> Vec<(u32, u64)> {
+        let mut restored = Vec::new();
+        let connectors = self.settings.block.connectors.min(charger::MAX_CONNECTORS);
+        let offsets = std::iter::once((0, charger::ENERGY))
+            .chain((1..=connectors).map(|n| (n, charger::connector(n, charger::CONNECTOR_ENERGY))));
+        for (connector, offset) in offsets {
+            let Some(wh) = counters.get(&counter_key(id, offset)).copied() else {
+                continue;
+            };
+            if connector > 0 {
+                self.monitor
+                    .connectors
+                    .entry(connector)
+                    .or_default()
+                    .energy_wh = Some(wh);
+            }
+            self.monitor.reported.insert(
+                offset,
+                Reported {
+                    value: Some(PointValue::Counter(wh)),
+                    invalid: false,
+                },
+            );
+            restored.push((offset, wh));
+        }
+        restored
     }
 
     /// The charger's power now, kW, when known and valid.

@@ -198,9 +198,10 @@ impl Engine {
                 return out;
             }
         }
-        let rotation_due = self.site.rotation_at.map_or(true, |at| {
-            now - at >= Duration::minutes(ROTATION_PERIOD_MIN)
-        });
+        let rotation_due = self
+            .site
+            .rotation_at
+            .is_none_or(|at| now - at >= Duration::minutes(ROTATION_PERIOD_MIN));
         if rotation_due {
             self.site.rotation_at = Some(now);
             self.site.rotation = self.site.rotation.wrapping_add(1);
@@ -209,7 +210,7 @@ impl Engine {
             && self
                 .site
                 .allocated_at
-                .map_or(true, |at| now - at >= Duration::seconds(DEMAND_PERIOD_S));
+                .is_none_or(|at| now - at >= Duration::seconds(DEMAND_PERIOD_S));
         if self.budget_kw().is_some() && (rotation_due || demand_due) {
             out.extend(self.reallocate(now, None));
         }
