@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -281,7 +282,13 @@ impl Charger {
             request
                 .headers_mut()
                 .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
-            let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
+            // tungstenite zeroes `read_buffer_size` bytes before every read (128 KiB by
+            // default): keep the load generator's own cost small.
+            let config = WebSocketConfig::default()
+                .read_buffer_size(4096)
+                .write_buffer_size(4096);
+            let (ws, _) =
+                tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
             anyhow::Ok(ws)
         };
         let mut ws = match tokio::time::timeout(Duration::from_secs(15), attempt).await {
@@ -446,11 +453,7 @@ impl Charger {
                     return Some(CallOutcome::Result(frame.get_mut(2).map(Value::take)?));
                 }
                 Some(4) if same_id => return Some(CallOutcome::Error),
-                Some(2) => {
-                    if !self.answer_server_call(ws, &frame).await {
-                        return None;
-                    }
-                }
+                Some(2) if !self.answer_server_call(ws, &frame).await => return None,
                 _ => {}
             }
         }

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Parser, Debug)]
@@ -25,6 +26,12 @@ struct Args {
     /// Tokio worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// tungstenite `read_buffer_size` per connection (tungstenite's default: 128 KiB).
+    #[arg(long, default_value_t = 128 * 1024)]
+    read_buffer: usize,
+    /// tungstenite `write_buffer_size` per connection (tungstenite's default: 128 KiB).
+    #[arg(long, default_value_t = 128 * 1024)]
+    write_buffer: usize,
 }
 
 const PROTOCOLS: [&str; 3] = ["ocpp2.0.1", "ocpp1.6", "ocpp2.1"];
@@ -35,10 +42,16 @@ fn main() -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
         builder.worker_threads(threads);
     }
-    builder.enable_all().build()?.block_on(serve(args.listen))
+    let config = WebSocketConfig::default()
+        .read_buffer_size(args.read_buffer)
+        .write_buffer_size(args.write_buffer);
+    builder
+        .enable_all()
+        .build()?
+        .block_on(serve(args.listen, config))
 }
 
-async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve(listen: SocketAddr, config: WebSocketConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen).await?;
     eprintln!("ws_echo: listening on {}", listener.local_addr()?);
     loop {
@@ -51,10 +64,12 @@ async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
                 continue;
             }
         };
-        tokio::spawn(session(stream));
+        tokio::spawn(session(stream, config));
     }
 }
 
+// The error type is fixed by tungstenite's handshake `Callback`.
+#[allow(clippy::result_large_err)]
 fn negotiate(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
     let offered = request
         .headers()
@@ -76,9 +91,10 @@ fn negotiate(request: &Request, mut response: Response) -> Result<Response, Erro
     Ok(response)
 }
 
-async fn session(stream: TcpStream) {
+async fn session(stream: TcpStream, config: WebSocketConfig) {
     let _ = stream.set_nodelay(true);
-    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, negotiate).await else {
+    let accept = tokio_tungstenite::accept_hdr_async_with_config(stream, negotiate, Some(config));
+    let Ok(mut ws) = accept.await else {
         return;
     };
     while let Some(Ok(message)) = ws.next().await {

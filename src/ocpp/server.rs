@@ -167,7 +167,11 @@ impl Connection {
         };
         // Messages up to four times the OCPP-J limit are read and answered with a
         // CALLERROR by the parser; only beyond that is the connection dropped unread.
+        // tungstenite's default 128 KiB read buffer is zero-filled and kept per connection:
+        // 4 KiB holds a typical OCPP message and keeps an idle session small (BENCHMARKS.md).
         let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(4096)
             .max_message_size(Some(4 * MAX_FRAME_BYTES))
             .max_frame_size(Some(4 * MAX_FRAME_BYTES));
         let handshake =
