@@ -117,7 +117,19 @@ fn check_config(file: &Path) -> ExitCode {
 
 fn points(config: Option<&Path>, format: Format) -> anyhow::Result<()> {
     let config = load_config(config)?;
-    let list = PointList::from_config(&config);
+    let mut list = PointList::from_config(&config);
+    // Blocks given to unknown chargers live in the state store (CONTRACT §7).
+    let state_dir = Path::new(&config.station.state_dir);
+    if state_dir.join(ocpp809::store::FILE_NAME).exists() {
+        match ocpp809::store::Store::open(state_dir).and_then(|store| store.load()) {
+            Ok(snapshot) => {
+                list.add_assigned_blocks(&snapshot.ioa_blocks, config.ocpp.default_connectors)
+            }
+            Err(error) => eprintln!(
+                "ocpp809: blocks of unknown chargers not listed ({error}); is the daemon running?"
+            ),
+        }
+    }
     match format {
         Format::Csv => print!("{}", list.to_csv()),
         Format::Md => print!("{}", list.to_markdown()),

@@ -324,6 +324,25 @@ impl PointList {
         PointList { points }
     }
 
+    /// Adds the blocks assigned to chargers not in the configuration (persisted state).
+    pub fn add_assigned_blocks<'a>(
+        &mut self,
+        blocks: impl IntoIterator<Item = (&'a String, &'a u32)>,
+        connectors: u8,
+    ) {
+        for (id, base) in blocks {
+            if self.points.iter().any(|p| p.charger.as_ref() == Some(id)) {
+                continue;
+            }
+            self.points.extend(charger_points(&ChargerBlock {
+                id: id.clone(),
+                ioa_base: *base,
+                connectors,
+            }));
+        }
+        self.points.sort_by_key(|p| p.ioa);
+    }
+
     pub fn specs(&self) -> impl Iterator<Item = PointSpec> + '_ {
         self.points.iter().map(PointDef::spec)
     }

@@ -116,6 +116,12 @@ pub fn apply(station: &StationHandle, outputs: Vec<Output>) {
                     }
                     station.complete_command(id, &outcome);
                 }
+                Output::NewPoints { specs, announce } => {
+                    let announce_at = announce.then(Utc::now);
+                    if let Err(error) = station.add_points(specs, announce_at) {
+                        warn!(%error, "points of a new charger refused by the process image");
+                    }
+                }
                 Output::Charger(_) | Output::Persist(_) => {}
             }
         }

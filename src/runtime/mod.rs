@@ -21,6 +21,7 @@ use crate::config::{Config, Redundancy as ConfigRedundancy};
 use crate::iec104::link::LinkConfig;
 use crate::iec104::server::{self, ServerSettings};
 use crate::mapping::engine::ChargerSettings;
+use crate::mapping::engine::UnknownPolicy;
 use crate::mapping::layout::ChargerBlock;
 use crate::mapping::{Engine, EngineConfig, Input, PointList};
 use crate::ocpp::server::{self as ocpp_server, Router};
@@ -114,6 +115,16 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         site_limit_kw: Some(config.site.limit_kw).filter(|kw| *kw > 0.0),
         large_change_kw: config.iec104.large_change_kw,
         failsafe_limit_kw: Some(config.site.failsafe_limit_kw).filter(|kw| *kw > 0.0),
+        unknown: config.ocpp.accept_unknown.then(|| UnknownPolicy {
+            auto_ioa_base: config.ocpp.auto_ioa_base,
+            max_kw: config.ocpp.default_max_kw,
+            connectors: config.ocpp.default_connectors,
+            used: config
+                .used_ioa_ranges()
+                .into_iter()
+                .map(|(range, _)| range)
+                .collect(),
+        }),
         scada_loss_timeout: i64::try_from(config.site.scada_loss_timeout_s)
             .ok()
             .filter(|s| *s > 0)

@@ -38,6 +38,7 @@ impl Persistence {
                 kw: kw.filter(|v| v.is_finite()),
             },
             Persist::Counter { key, wh } => Change::Counter { key, wh },
+            Persist::IoaBlock { charger, ioa_base } => Change::IoaBlock { charger, ioa_base },
         };
         self.batch.push(change);
     }
@@ -69,5 +70,6 @@ pub fn restored_state(snapshot: &Snapshot) -> RestoredState {
         site_limit_kw: snapshot.site_limit,
         charger_limits: snapshot.charger_limits.clone(),
         counters: snapshot.counters.clone(),
+        ioa_blocks: snapshot.ioa_blocks.clone(),
     }
 }

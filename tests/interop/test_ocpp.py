@@ -981,3 +981,24 @@ async def test_unknown_message_type_id_gets_a_callerror(station, version, code):
         msg = await raw.next_message()
         assert_callerror(msg, "1", [code])
         await raw.heartbeat()
+
+
+@run_async
+async def test_an_unknown_charger_gets_a_block_that_survives_a_restart(station, master):
+    """CONTRACT §7: an unknown charger gets the next free block (auto_ioa_base 10000) at its
+    first BootNotification; its points are sent spontaneously; the block is persisted."""
+    block = 10000
+    m = master.mark()
+    async with RawCharger.connect(station.ocpp_url("NEW1"), V16) as raw:
+        await raw.boot()
+        await in_thread(wait_spontaneous_value, master, block, 1, m)
+        uid = await raw.send_call("MeterValues", mv16("7.2kW"))
+        assert await raw.response(uid) == [CALLRESULT, uid, {}]
+        await in_thread(wait_spontaneous_value, master, block + 13, 7.2, m)
+    await asyncio.sleep(1.5)      # durable within 1 s
+    sm = master.state_mark()
+    await in_thread(station.restart)
+    await in_thread(master.wait_reconnected, sm, 20)
+    objs = await in_thread(gi_objects, master)
+    assert objs[block].value == 0, "the block is back, its charger offline"
+    assert block + 13 in objs, "connector points of the persisted block"

@@ -12,6 +12,7 @@ mod monitoring;
 mod persistence;
 mod site_power;
 mod status;
+mod unknown;
 
 use chrono::{DateTime, Utc};
 
@@ -22,6 +23,7 @@ use super::layout::{charger, site, ChargerBlock};
 use crate::asdu::Quality;
 use crate::station::{CommandAction, CommandOutcome, CommandRequest, PointUpdate, PointValue};
 pub use persistence::{Persist, RestoredState};
+pub use unknown::UnknownPolicy;
 
 /// A command from SCADA, as decoded by the station (link-neutral).
 pub type ScadaCommand = CommandRequest;
@@ -44,6 +46,8 @@ pub struct EngineConfig {
     pub failsafe_limit_kw: Option<f64>,
     /// How long without an active SCADA master before the failsafe applies.
     pub scada_loss_timeout: Option<chrono::Duration>,
+    /// `None`: chargers not in the configuration get no points.
+    pub unknown: Option<UnknownPolicy>,
     pub chargers: Vec<ChargerSettings>,
 }
 
@@ -70,6 +74,11 @@ pub enum Output {
     Charger(ChargerRequest),
     /// Something to make durable (within 1 s).
     Persist(Persist),
+    /// Points of a charger that got its block now; `announce`: send them spontaneously.
+    NewPoints {
+        specs: Vec<crate::station::PointSpec>,
+        announce: bool,
+    },
 }
 
 struct ChargerState {
@@ -87,6 +96,21 @@ struct ChargerState {
     status: status::StatusState,
 }
 
+impl ChargerState {
+    fn new(settings: ChargerSettings) -> ChargerState {
+        ChargerState {
+            settings,
+            online: false,
+            limit_kw: None,
+            own_limit_kw: None,
+            share_kw: None,
+            sent_kw: None,
+            monitor: monitoring::Monitor::default(),
+            status: status::StatusState::default(),
+        }
+    }
+}
+
 pub struct Engine {
     config: EngineConfig,
     site_limit_kw: Option<f64>,
@@ -101,16 +125,8 @@ impl Engine {
         let chargers = config
             .chargers
             .iter()
-            .map(|settings| ChargerState {
-                settings: settings.clone(),
-                online: false,
-                limit_kw: None,
-                own_limit_kw: None,
-                share_kw: None,
-                sent_kw: None,
-                monitor: monitoring::Monitor::default(),
-                status: status::StatusState::default(),
-            })
+            .cloned()
+            .map(ChargerState::new)
             .collect();
         Engine {
             site_limit_kw: config.site_limit_kw.filter(|kw| *kw > 0.0),
@@ -149,7 +165,10 @@ impl Engine {
             .iter()
             .position(|c| c.settings.block.id == *event.charger())
         else {
-            return Vec::new();
+            return match &event {
+                ChargerEvent::Booted { charger, .. } => self.adopt(now, charger),
+                _ => Vec::new(),
+            };
         };
         let state = &mut self.chargers[index];
         match &event {
@@ -405,6 +424,12 @@ pub(super) mod tests {
             large_change_kw: 50.0,
             failsafe_limit_kw: Some(10.0),
             scada_loss_timeout: Some(chrono::Duration::seconds(30)),
+            unknown: Some(UnknownPolicy {
+                auto_ioa_base: 1000,
+                max_kw: 11.0,
+                connectors: 1,
+                used: vec![1..12, 900..905],
+            }),
             chargers: vec![ChargerSettings {
                 block: ChargerBlock {
                     id: "CP001".into(),

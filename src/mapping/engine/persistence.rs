@@ -19,6 +19,11 @@ pub enum Persist {
         charger: String,
         kw: Option<f64>,
     },
+    /// The block given to a charger not in the configuration.
+    IoaBlock {
+        charger: String,
+        ioa_base: u32,
+    },
     /// An energy counter, keyed `"{charger}/{offset}"` (offset within its IOA block).
     Counter {
         key: String,
@@ -32,6 +37,8 @@ pub struct RestoredState {
     pub site_limit_kw: Option<f64>,
     pub charger_limits: BTreeMap<String, f64>,
     pub counters: BTreeMap<String, u64>,
+    /// Blocks of chargers not in the configuration.
+    pub ioa_blocks: BTreeMap<String, u32>,
 }
 
 pub(super) fn counter_key(charger: &str, offset: u32) -> String {
@@ -42,7 +49,7 @@ impl Engine {
     /// Takes the persisted state back: the site limit is in force again; chargers' limits
     /// are re-applied when they reconnect; counters are served with NT until refreshed.
     pub fn restore(&mut self, now: DateTime<Utc>, state: &RestoredState) -> Vec<Output> {
-        let mut out = Vec::new();
+        let mut out = self.restore_blocks(now, &state.ioa_blocks);
         if let Some(kw) = state.site_limit_kw.filter(|kw| *kw > 0.0) {
             self.site_limit_kw = Some(kw);
             out.push(point(
@@ -113,6 +120,7 @@ mod tests {
             site_limit_kw: Some(50.0),
             charger_limits: [("CP001".to_string(), 11.0)].into(),
             counters: [(counter_key("CP001", 14), 12_345)].into(),
+            ioa_blocks: Default::default(),
         };
         let out = engine.handle(now, Input::Start);
         assert!(!out.is_empty());

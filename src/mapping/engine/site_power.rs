@@ -248,6 +248,7 @@ mod tests {
             large_change_kw: 50.0,
             failsafe_limit_kw: Some(10.0),
             scada_loss_timeout: Some(Duration::seconds(30)),
+            unknown: None,
             chargers: vec![charger("A", 1000), charger("B", 1100)],
         })
     }
