@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from typing import Any, AsyncIterator
 
+import ocpp.v16.call as c16
 import ocpp.v16.call_result as r16
 import ocpp.v201.call_result as r201
 from ocpp.routing import on
@@ -32,11 +34,15 @@ class _Records:
 
 
 class Site16(_Records, Sim16):
+    reject = False
+
     @on("SetChargingProfile")
     async def set_profile(self, connector_id, cs_charging_profiles, **_):
-        period = cs_charging_profiles["charging_schedule"]["charging_schedule_period"][0]
+        schedule = cs_charging_profiles["charging_schedule"]
+        period = schedule["charging_schedule_period"][0]
         self.profiles.append(("set", period["limit"]))
-        return r16.SetChargingProfile(status="Accepted")
+        self.details = (connector_id, cs_charging_profiles, schedule["charging_rate_unit"])
+        return r16.SetChargingProfile(status="Rejected" if self.reject else "Accepted")
 
     @on("ClearChargingProfile")
     async def clear_profile(self, **_):
@@ -58,12 +64,14 @@ class Site201(_Records, Sim201):
 
 
 @contextlib.asynccontextmanager
-async def site_charger(url: str, cp_id: str, version: str) -> AsyncIterator[_Records]:
+async def site_charger(url: str, cp_id: str, version: str,
+                       reject: bool = False) -> AsyncIterator[_Records]:
     ws = await open_ws(url, [version])
     cls = Site16 if version == V16 else Site201
     cp = cls(cp_id, ws, response_timeout=10)
     cp.ws = ws
     cp.profiles = []
+    cp.reject = reject
     task = asyncio.create_task(cp.start())
     try:
         await boot(cp)
@@ -127,3 +135,63 @@ async def test_failsafe_applies_when_the_master_disappears_and_lifts_when_it_ret
         assert changes == [1, 0], changes
         gi = second.gi()
         assert gi.objects[SITE_FAILSAFE_IOA][1].value == 0
+
+
+@run_async
+async def test_a_power_setpoint_reaches_the_charger_in_watts_and_is_confirmed(daemon,
+                                                                             make_master):
+    """CONTRACT §3: C_SE_NC_1 on charger offset 90 → SetChargingProfile (1.6
+    ChargePointMaxProfile, connector 0, id 809, stack level 0, unit W, kW × 1000); ACTCON
+    only after Accepted, then ACTTERM; the limit in force (offset 3) follows."""
+    daemon.wait_ocpp_listening()
+    master = make_master(daemon.port)
+    cp1_base = CHARGERS[0]["ioa_base"]
+    async with site_charger(daemon.ocpp_url(CP1), CP1, V16) as a:
+        m = master.mark()
+        res = await asyncio.to_thread(master.command, A.C_SE_NC_1, cp1_base + 90, 11.0)
+        assert res.confirmations and not res.confirmations[-1].negative, res.describe()
+        assert res.terminations, res.describe()
+        assert a.limits() == [("set", 11000.0)], a.limits()
+        connector, profile, unit = a.details
+        assert (connector, profile["charging_profile_id"], profile["stack_level"], unit) == \
+            (0, 809, 0, "W")
+        assert profile["charging_profile_purpose"] == "ChargePointMaxProfile"
+        limit = [o.value for x in master.asdus(m) if x.cot == A.COT_SPONTANEOUS
+                 for o in x.objects if o.ioa == cp1_base + 3]
+        assert limit and abs(limit[-1] - 11.0) < 1e-3, limit
+
+
+@run_async
+async def test_a_charger_that_rejects_gives_a_negative_confirmation(daemon, make_master):
+    daemon.wait_ocpp_listening()
+    master = make_master(daemon.port)
+    cp1_base = CHARGERS[0]["ioa_base"]
+    async with site_charger(daemon.ocpp_url(CP1), CP1, V16, reject=True) as a:
+        res = await asyncio.to_thread(master.command, A.C_SE_NC_1, cp1_base + 90, 11.0)
+        assert res.confirmations and res.confirmations[-1].negative, res.describe()
+        assert not res.terminations, res.describe()
+        assert a.limits() == [("set", 11000.0)]
+
+
+@run_async
+async def test_energy_counters_survive_kill_9(daemon, make_master):
+    """Issue 5: counters after a kill -9 and restart equal those before (durable within 1 s),
+    served with NT until the charger refreshes them."""
+    daemon.wait_ocpp_listening()
+    master = make_master(daemon.port)
+    cp1_base = CHARGERS[0]["ioa_base"]
+    async with site_charger(daemon.ocpp_url(CP1), CP1, V16) as a:
+        sample = {"timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
+                  "sampled_value": [{"value": "123456",
+                                     "measurand": "Energy.Active.Import.Register",
+                                     "unit": "Wh"}]}
+        await a.req(c16.MeterValues(connector_id=1, meter_value=[sample]))
+        await asyncio.sleep(1.5)
+    sm = master.state_mark()
+    await asyncio.to_thread(daemon.kill)
+    await asyncio.to_thread(daemon.start)
+    await asyncio.to_thread(master.wait_reconnected, sm, 20)
+    res = await asyncio.to_thread(master.ci)
+    counters = {ioa: o for ioa, (_, o) in res.objects.items()}
+    for ioa in (cp1_base + 14, cp1_base + 2):
+        assert counters[ioa].value == 123456, (ioa, counters[ioa])
