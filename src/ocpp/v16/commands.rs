@@ -59,10 +59,24 @@ pub fn schedule_start(now: DateTime<Utc>) -> String {
 /// DiagnosticsStatusNotification). Unknown names are sent as they are: the charge point
 /// answers with a CALLERROR, which reaches the engine as a failed command.
 pub fn trigger_name(message: &str) -> String {
-    if message.eq_ignore_ascii_case("LogStatusNotification") {
-        return "DiagnosticsStatusNotification".to_string();
+    versioned_trigger(
+        message,
+        MESSAGE_TRIGGERS,
+        ("LogStatusNotification", "DiagnosticsStatusNotification"),
+    )
+}
+
+/// A TriggerMessage name in one version's spelling: `renamed` maps the other version's
+/// name of the same message; other names are case-fixed against `triggers` or kept.
+pub fn versioned_trigger(
+    message: &str,
+    triggers: &[&'static str],
+    renamed: (&str, &str),
+) -> String {
+    if message.eq_ignore_ascii_case(renamed.0) {
+        return renamed.1.to_string();
     }
-    match match_enum(message, MESSAGE_TRIGGERS) {
+    match match_enum(message, triggers) {
         Some((name, _)) => name.to_string(),
         None => message.to_string(),
     }

@@ -19,9 +19,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::mapping::charger::{ChargerCommand, CommandResult, LimitUnit};
-use crate::ocpp::sanitize::{match_enum, parse_number};
+use crate::ocpp::sanitize::parse_number;
 use crate::ocpp::v16::commands::{
     by_status, elapsed_since, limit_value, periods_of, rate_unit, schedule_start, status_of,
+    versioned_trigger,
 };
 use crate::ocpp::v16::common::limit_in_force;
 
@@ -99,13 +100,11 @@ fn requested_keys(keys: &[String]) -> Vec<String> {
 /// Maps a trigger name onto 2.0.1 (case fixed; 1.6's DiagnosticsStatusNotification is
 /// LogStatusNotification). Unknown names are sent as they are and refused by the station.
 pub fn trigger_name(message: &str) -> String {
-    if message.eq_ignore_ascii_case("DiagnosticsStatusNotification") {
-        return "LogStatusNotification".to_string();
-    }
-    match match_enum(message, MESSAGE_TRIGGERS) {
-        Some((name, _)) => name.to_string(),
-        None => message.to_string(),
-    }
+    versioned_trigger(
+        message,
+        MESSAGE_TRIGGERS,
+        ("DiagnosticsStatusNotification", "LogStatusNotification"),
+    )
 }
 
 /// The CALL for a command: action and payload.
