@@ -927,3 +927,17 @@ fn a_charger_may_override_the_ocpp_mode() {
         "[[charger]]\nid = \"CP001\"\nioa_base = 1000\nmode = \"loose\"  # <- charger[0].mode\n",
     );
 }
+
+#[test]
+fn deadbands_are_not_negative() {
+    let config = parse("[iec104]\npower_deadband_kw = 0.5\ncurrent_deadband_a = 0.0\n");
+    assert_eq!(
+        (
+            config.iec104.power_deadband_kw,
+            config.iec104.current_deadband_a
+        ),
+        (0.5, 0.0)
+    );
+    rejects("[iec104]\npower_deadband_kw = -0.1  # <- iec104.power_deadband_kw\n");
+    rejects("[iec104]\ncurrent_deadband_a = -1  # <- iec104.current_deadband_a\n");
+}

@@ -57,6 +57,10 @@ pub struct Iec104 {
     pub select_timeout_s: u64,
     /// A power-limit change larger than this (kW) requires select-before-operate.
     pub large_change_kw: f64,
+    /// Power changes smaller than this (kW) are not reported spontaneously.
+    pub power_deadband_kw: f64,
+    /// Current changes smaller than this (A) are not reported spontaneously.
+    pub current_deadband_a: f64,
 }
 
 impl Default for Iec104 {
@@ -76,6 +80,8 @@ impl Default for Iec104 {
             gi_with_time: true,
             select_timeout_s: 10,
             large_change_kw: 50.0,
+            power_deadband_kw: 0.1,
+            current_deadband_a: 0.1,
         }
     }
 }

@@ -225,6 +225,8 @@ fn iec104(i: &Iec104) -> Check {
         1..=MAX_SECONDS,
         "iec104.select_timeout_s",
     )?;
+    kw_at_least_zero(i.power_deadband_kw, "iec104.power_deadband_kw")?;
+    kw_at_least_zero(i.current_deadband_a, "iec104.current_deadband_a")?;
     kw_at_least_zero(i.large_change_kw, "iec104.large_change_kw")
 }
 

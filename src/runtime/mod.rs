@@ -114,6 +114,8 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         site_ioa_base: config.site.ioa_base,
         site_limit_kw: Some(config.site.limit_kw).filter(|kw| *kw > 0.0),
         large_change_kw: config.iec104.large_change_kw,
+        power_deadband_kw: config.iec104.power_deadband_kw,
+        current_deadband_a: config.iec104.current_deadband_a,
         failsafe_limit_kw: Some(config.site.failsafe_limit_kw).filter(|kw| *kw > 0.0),
         unknown: config.ocpp.accept_unknown.then(|| UnknownPolicy {
             auto_ioa_base: config.ocpp.auto_ioa_base,

@@ -46,6 +46,9 @@ pub struct EngineConfig {
     pub failsafe_limit_kw: Option<f64>,
     /// How long without an active SCADA master before the failsafe applies.
     pub scada_loss_timeout: Option<chrono::Duration>,
+    /// Spontaneous reporting deadbands (CONTRACT §3 "Deadbands").
+    pub power_deadband_kw: f64,
+    pub current_deadband_a: f64,
     /// `None`: chargers not in the configuration get no points.
     pub unknown: Option<UnknownPolicy>,
     pub chargers: Vec<ChargerSettings>,
@@ -175,7 +178,11 @@ impl Engine {
             ChargerEvent::Connected { .. } => self.connection(now, index, true),
             ChargerEvent::Disconnected { .. } => self.connection(now, index, false),
             ChargerEvent::Meter { sample, .. } => {
-                let out = state.meter_sample(now, sample);
+                let deadbands = monitoring::Deadbands {
+                    power_kw: self.config.power_deadband_kw,
+                    current_a: self.config.current_deadband_a,
+                };
+                let out = state.meter_sample(now, sample, deadbands);
                 self.demand_changed();
                 out
             }
@@ -424,6 +431,8 @@ pub(super) mod tests {
             large_change_kw: 50.0,
             failsafe_limit_kw: Some(10.0),
             scada_loss_timeout: Some(chrono::Duration::seconds(30)),
+            power_deadband_kw: 0.1,
+            current_deadband_a: 0.1,
             unknown: Some(UnknownPolicy {
                 auto_ioa_base: 1000,
                 max_kw: 11.0,

@@ -15,9 +15,12 @@ use crate::mapping::charger::{Measurand, MeterSample, SampleValue};
 use crate::mapping::layout::charger;
 use crate::station::{PointUpdate, PointValue};
 
-/// Changes smaller than these are not reported (CONTRACT §3 deadbands).
-const POWER_DEADBAND_KW: f64 = 0.1;
-const CURRENT_DEADBAND_A: f64 = 0.1;
+/// Changes smaller than these are not reported (CONTRACT §3 deadbands, configurable).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Deadbands {
+    pub power_kw: f64,
+    pub current_a: f64,
+}
 /// A charger's sample time is used when it lies within the last 24 h and at most 60 s ahead.
 const MAX_SAMPLE_AGE_H: i64 = 24;
 const MAX_SAMPLE_LEAD_S: i64 = 60;
@@ -175,7 +178,12 @@ impl ChargerState {
             .collect()
     }
 
-    pub(super) fn meter_sample(&mut self, now: DateTime<Utc>, sample: &MeterSample) -> Vec<Output> {
+    pub(super) fn meter_sample(
+        &mut self,
+        now: DateTime<Utc>,
+        sample: &MeterSample,
+        deadbands: Deadbands,
+    ) -> Vec<Output> {
         let connector = sample.connector;
         if connector > self.settings.block.connectors.min(charger::MAX_CONNECTORS) {
             return Vec::new();
@@ -246,7 +254,7 @@ impl ChargerState {
                     .flatten()
                     .map(|kw| PointValue::Float(kw as f32));
                 let offset = charger::connector(connector, charger::CONNECTOR_POWER);
-                self.report(&mut out, offset, value, POWER_DEADBAND_KW, time);
+                self.report(&mut out, offset, value, deadbands.power_kw, time);
             }
             if energy.is_some() {
                 let value = (!snapshot.energy_invalid)
@@ -259,16 +267,16 @@ impl ChargerState {
             if let Some(amps) = current {
                 let value = amps.ok().map(|a| PointValue::Float(a as f32));
                 let offset = charger::connector(connector, charger::CONNECTOR_CURRENT);
-                self.report(&mut out, offset, value, CURRENT_DEADBAND_A, time);
+                self.report(&mut out, offset, value, deadbands.current_a, time);
             }
         }
-        self.report_totals(&mut out, time);
+        self.report_totals(&mut out, time, deadbands.power_kw);
         out
     }
 
     /// Charger totals: the station meter (connector 0) when it reports, else the sum of
     /// the connectors; IV when any part is invalid.
-    fn report_totals(&mut self, out: &mut Vec<Output>, time: DateTime<Utc>) {
+    fn report_totals(&mut self, out: &mut Vec<Output>, time: DateTime<Utc>, deadband_kw: f64) {
         let station = self.monitor.connectors.get(&0).cloned().unwrap_or_default();
         let parts: Vec<ConnectorMeter> = self
             .monitor
@@ -292,7 +300,7 @@ impl ChargerState {
             out,
             charger::POWER,
             power.map(|kw: f64| PointValue::Float(kw as f32)),
-            POWER_DEADBAND_KW,
+            deadband_kw,
             time,
         );
         self.report_energy_total(out, &station, &parts, time);

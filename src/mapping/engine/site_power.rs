@@ -248,6 +248,8 @@ mod tests {
             large_change_kw: 50.0,
             failsafe_limit_kw: Some(10.0),
             scada_loss_timeout: Some(Duration::seconds(30)),
+            power_deadband_kw: 0.1,
+            current_deadband_a: 0.1,
             unknown: None,
             chargers: vec![charger("A", 1000), charger("B", 1100)],
         })
