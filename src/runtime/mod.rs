@@ -168,7 +168,13 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         engine.restore(Utc::now(), &persistence::restored_state(&snapshot)),
     );
     let transaction_ids = Arc::new(AtomicI32::new(snapshot.next_transaction_id.unwrap_or(1)));
-    info!(state = %store.path().display(), "state restored");
+    info!(
+        state = %store.path().display(),
+        counters = snapshot.counters.len(),
+        charger_limits = snapshot.charger_limits.len(),
+        ioa_blocks = snapshot.ioa_blocks.len(),
+        "state store opened"
+    );
     let persistence = persistence::Persistence::new(store, transaction_ids.clone());
 
     let listen = config.iec104.listen.to_string();
