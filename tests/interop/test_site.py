@@ -49,6 +49,16 @@ class Site16(_Records, Sim16):
         self.profiles.append(("clear", None))
         return r16.ClearChargingProfile(status="Accepted")
 
+    @on("GetCompositeSchedule")
+    async def composite_schedule(self, connector_id, duration, charging_rate_unit=None, **_):
+        self.profiles.append(("read", connector_id))
+        start = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        return r16.GetCompositeSchedule(
+            status="Accepted", connector_id=connector_id,
+            schedule_start=start.replace("+00:00", "Z"),
+            charging_schedule={"duration": duration, "chargingRateUnit": "W",
+                               "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7000.0}]})
+
 
 class Site201(_Records, Sim201):
     @on("SetChargingProfile")
@@ -195,3 +205,23 @@ async def test_energy_counters_survive_kill_9(daemon, make_master):
     counters = {ioa: o for ioa, (_, o) in res.objects.items()}
     for ioa in (cp1_base + 14, cp1_base + 2):
         assert counters[ioa].value == 123456, (ioa, counters[ioa])
+
+
+@run_async
+async def test_reading_the_limit_in_force_asks_the_charger(daemon, make_master):
+    """CONTRACT §7: C_RD_NA_1 on charger offset 3 → GetCompositeSchedule (connector 0), the
+    answer (COT 5) carries the limit of the period in force, in kW."""
+    import c104
+
+    daemon.wait_ocpp_listening()
+    master = make_master(daemon.port)
+    limit_ioa = CHARGERS[0]["ioa_base"] + 3
+    async with site_charger(daemon.ocpp_url(CP1), CP1, V16) as a:
+        station = master.conn.get_station(common_address=1) or \
+            master.conn.add_station(common_address=1)
+        point = station.get_point(io_address=limit_ioa) or \
+            station.add_point(io_address=limit_ioa, type=c104.Type.M_ME_TF_1)
+        ok = await asyncio.to_thread(point.read)
+        assert ok, "read not answered"
+        assert a.limits() == [("read", 0)], a.limits()
+        await wait_for(lambda: abs(point.value - 7.0) < 1e-3, what=f"7.0 kW, got {point.value}")
