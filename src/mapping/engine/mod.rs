@@ -118,6 +118,8 @@ pub struct Engine {
     config: EngineConfig,
     site_limit_kw: Option<f64>,
     chargers: Vec<ChargerState>,
+    /// Charger id → index in `chargers` (events arrive by id, thousands per second).
+    by_id: HashMap<String, usize>,
     pending: HashMap<RequestId, commands::Pending>,
     next_request: RequestId,
     site: site_power::SiteState,
@@ -125,16 +127,22 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
-        let chargers = config
+        let chargers: Vec<ChargerState> = config
             .chargers
             .iter()
             .cloned()
             .map(ChargerState::new)
             .collect();
+        let by_id = chargers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.settings.block.id.clone(), i))
+            .collect();
         Engine {
             site_limit_kw: config.site_limit_kw.filter(|kw| *kw > 0.0),
             config,
             chargers,
+            by_id,
             pending: HashMap::new(),
             next_request: 1,
             site: site_power::SiteState::default(),
@@ -163,11 +171,7 @@ impl Engine {
         {
             return self.command_finished(now, *request, result);
         }
-        let Some(index) = self
-            .chargers
-            .iter()
-            .position(|c| c.settings.block.id == *event.charger())
-        else {
+        let Some(index) = self.by_id.get(event.charger()).copied() else {
             return match &event {
                 ChargerEvent::Booted { charger, .. } => self.adopt(now, charger),
                 _ => Vec::new(),

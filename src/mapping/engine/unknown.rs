@@ -50,7 +50,9 @@ impl Engine {
         let mut state = ChargerState::new(settings);
         state.online = online;
         self.chargers.push(state);
-        Some(self.chargers.len() - 1)
+        let index = self.chargers.len() - 1;
+        self.by_id.insert(id.to_string(), index);
+        Some(index)
     }
 
     /// The points of charger `index` for the station.
@@ -114,7 +116,7 @@ impl Engine {
     ) -> Vec<Output> {
         let mut out = Vec::new();
         for (id, base) in blocks {
-            if self.chargers.iter().any(|c| &c.settings.block.id == id) {
+            if self.by_id.contains_key(id) {
                 continue;
             }
             let used = self
