@@ -225,3 +225,36 @@ async def test_reading_the_limit_in_force_asks_the_charger(daemon, make_master):
         assert ok, "read not answered"
         assert a.limits() == [("read", 0)], a.limits()
         await wait_for(lambda: abs(point.value - 7.0) < 1e-3, what=f"7.0 kW, got {point.value}")
+
+
+@run_async
+async def test_site_totals_follow_the_chargers(daemon, make_master):
+    """CONTRACT §3 site offsets 0/1: total power of the online chargers, total energy."""
+    daemon.wait_ocpp_listening()
+    master = make_master(daemon.port)
+    ts = dt.datetime.now(dt.timezone.utc).isoformat()
+
+    def values(kw, wh):
+        return [{"timestamp": ts, "sampled_value": [
+            {"value": str(kw * 1000), "measurand": "Power.Active.Import", "unit": "W"},
+            {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]
+
+    async with site_charger(daemon.ocpp_url(CP1), CP1, V16) as a, \
+            site_charger(daemon.ocpp_url(CP2), CP2, V16) as b:
+        await a.req(c16.MeterValues(connector_id=1, meter_value=values(7.0, 1000)))
+        await b.req(c16.MeterValues(connector_id=1, meter_value=values(11.0, 2500)))
+
+        def totals():
+            res = master.gi()
+            objs = {ioa: o for ioa, (_, o) in res.objects.items()}
+            ci = {ioa: o for ioa, (_, o) in master.ci().objects.items()}
+            return objs[SITE_BASE].value, ci[SITE_BASE + 1].value
+
+        deadline = time.monotonic() + 5
+        got = None
+        while time.monotonic() < deadline:
+            got = await asyncio.to_thread(totals)
+            if abs(got[0] - 18.0) < 1e-3 and got[1] == 3500:
+                break
+            await asyncio.sleep(0.2)
+        assert got is not None and abs(got[0] - 18.0) < 1e-3 and got[1] == 3500, got

@@ -11,6 +11,7 @@ mod commands;
 mod monitoring;
 mod persistence;
 mod site_power;
+mod site_totals;
 mod status;
 mod unknown;
 
@@ -97,6 +98,7 @@ struct ChargerState {
     sent_kw: Option<f64>,
     monitor: monitoring::Monitor,
     status: status::StatusState,
+    site_contribution: site_totals::Contribution,
 }
 
 impl ChargerState {
@@ -110,6 +112,7 @@ impl ChargerState {
             sent_kw: None,
             monitor: monitoring::Monitor::default(),
             status: status::StatusState::default(),
+            site_contribution: site_totals::Contribution::default(),
         }
     }
 }
@@ -123,6 +126,7 @@ pub struct Engine {
     pending: HashMap<RequestId, commands::Pending>,
     next_request: RequestId,
     site: site_power::SiteState,
+    site_totals: site_totals::SiteTotals,
 }
 
 impl Engine {
@@ -146,6 +150,7 @@ impl Engine {
             pending: HashMap::new(),
             next_request: 1,
             site: site_power::SiteState::default(),
+            site_totals: site_totals::SiteTotals::default(),
         }
     }
 
@@ -186,8 +191,9 @@ impl Engine {
                     power_kw: self.config.power_deadband_kw,
                     current_a: self.config.current_deadband_a,
                 };
-                let out = state.meter_sample(now, sample, deadbands);
+                let mut out = state.meter_sample(now, sample, deadbands);
                 self.demand_changed();
+                out.extend(self.update_site_totals(now, index));
                 out
             }
             ChargerEvent::Status {
@@ -274,6 +280,7 @@ impl Engine {
         if self.budget_in_force() || online {
             out.extend(self.reallocate(now, None));
         }
+        out.extend(self.update_site_totals(now, index));
         out
     }
 

@@ -147,6 +147,11 @@ impl ChargerState {
         restored
     }
 
+    /// The last value reported on `offset`, valid or not.
+    pub(super) fn monitor_value(&self, offset: u32) -> Option<PointValue> {
+        self.monitor.reported.get(&offset).and_then(|r| r.value)
+    }
+
     /// The charger's power now, kW, when known and valid.
     pub(super) fn total_power_kw(&self) -> Option<f64> {
         match self.monitor.reported.get(&charger::POWER) {

@@ -62,7 +62,8 @@ impl Engine {
             not_topical: true,
             ..Quality::GOOD
         };
-        for charger in &mut self.chargers {
+        for index in 0..self.chargers.len() {
+            let charger = &mut self.chargers[index];
             let id = charger.settings.block.id.clone();
             let base = charger.settings.block.ioa_base;
             if let Some(kw) = state.charger_limits.get(&id) {
@@ -83,6 +84,7 @@ impl Engine {
                     time: now,
                 }));
             }
+            out.extend(self.update_site_totals(now, index));
         }
         out
     }
