@@ -71,6 +71,32 @@ impl V16Dialect {
     }
 }
 
+/// The actions a version's central system handles.
+pub(crate) struct ActionSet {
+    pub version: Version,
+    pub actions: &'static [&'static str],
+    pub known_unsupported: &'static [&'static str],
+    pub schema_of: fn(&str) -> Option<&'static Ty>,
+}
+
+/// The common start of handling a CALL: resolve the action (case-tolerant when lenient) and,
+/// in strict mode, check the payload against the action's schema.
+pub(crate) fn prepare(
+    mode: Mode,
+    action: &str,
+    payload: &Value,
+    set: &ActionSet,
+) -> Result<(Sanitizer, &'static str), CallError> {
+    let mut s = Sanitizer::new(mode);
+    let action = resolve_action(&mut s, action, set.actions, set.known_unsupported)?;
+    if mode == Mode::Strict {
+        if let Some(ty) = (set.schema_of)(action) {
+            check(payload, ty, set.version)?;
+        }
+    }
+    Ok((s, action))
+}
+
 /// Resolves the action name; lenient mode accepts it in another case.
 pub(crate) fn resolve_action(
     s: &mut Sanitizer,
@@ -136,13 +162,13 @@ impl Dialect for V16Dialect {
         action: &str,
         payload: &Value,
     ) -> Result<Value, CallError> {
-        let mut s = Sanitizer::new(ctx.mode);
-        let action = resolve_action(&mut s, action, ACTIONS, KNOWN_UNSUPPORTED)?;
-        if ctx.mode == Mode::Strict {
-            if let Some(ty) = schema_of(action) {
-                check(payload, ty, Version::V16)?;
-            }
-        }
+        let set = ActionSet {
+            version: Version::V16,
+            actions: ACTIONS,
+            known_unsupported: KNOWN_UNSUPPORTED,
+            schema_of,
+        };
+        let (mut s, action) = prepare(ctx.mode, action, payload, &set)?;
         let mut events = Vec::new();
         let out = &mut events;
         let result = match action {

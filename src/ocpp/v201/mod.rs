@@ -21,11 +21,10 @@ use serde_json::Value;
 
 use crate::mapping::charger::{ChargerCommand, CommandResult};
 use crate::ocpp::sanitize::reader::error;
-use crate::ocpp::sanitize::schema::{check, Ty};
-use crate::ocpp::sanitize::Sanitizer;
+use crate::ocpp::sanitize::schema::Ty;
 use crate::ocpp::v16::common::{self, TransactionConnectors};
-use crate::ocpp::v16::resolve_action;
-use crate::ocpp::{CallContext, CallError, Dialect, ErrorCode, Mode, Version};
+use crate::ocpp::v16::{prepare, ActionSet};
+use crate::ocpp::{CallContext, CallError, Dialect, ErrorCode, Version};
 
 /// Charging station → CSMS actions this dialect answers.
 pub const ACTIONS: &[&str] = &[
@@ -104,13 +103,13 @@ impl Dialect for V201Dialect {
         action: &str,
         payload: &Value,
     ) -> Result<Value, CallError> {
-        let mut s = Sanitizer::new(ctx.mode);
-        let action = resolve_action(&mut s, action, ACTIONS, KNOWN_UNSUPPORTED)?;
-        if ctx.mode == Mode::Strict {
-            if let Some(ty) = schema_of(action) {
-                check(payload, ty, Version::V201)?;
-            }
-        }
+        let set = ActionSet {
+            version: Version::V201,
+            actions: ACTIONS,
+            known_unsupported: KNOWN_UNSUPPORTED,
+            schema_of,
+        };
+        let (mut s, action) = prepare(ctx.mode, action, payload, &set)?;
         let mut events = Vec::new();
         let out = &mut events;
         let result = match action {
