@@ -32,6 +32,28 @@ pub struct MeterOrigin {
     pub replayed: bool,
 }
 
+impl MeterOrigin {
+    /// The sample of one meter value read from here; `None` when no value was readable.
+    pub fn sample(
+        &self,
+        timestamp: Option<chrono::DateTime<chrono::Utc>>,
+        context: Option<SampleContext>,
+        values: Vec<crate::mapping::charger::SampledValue>,
+    ) -> Option<MeterSample> {
+        if values.is_empty() {
+            return None;
+        }
+        Some(MeterSample {
+            connector: self.connector,
+            timestamp,
+            context: context.unwrap_or(SampleContext::Periodic),
+            transaction_id: self.transaction_id.clone(),
+            replayed: self.replayed,
+            values,
+        })
+    }
+}
+
 /// Reads one 1.6 MeterValue (or its 1.5-era form) into a sample. `None` when it holds no
 /// readable sampled value (all signed, or dropped).
 pub fn read_meter_value(
@@ -112,17 +134,7 @@ pub fn read_meter_value(
             values.push(value);
         }
     }
-    if values.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(MeterSample {
-        connector: origin.connector,
-        timestamp,
-        context: context.unwrap_or(SampleContext::Periodic),
-        transaction_id: origin.transaction_id.clone(),
-        replayed: origin.replayed,
-        values,
-    }))
+    Ok(origin.sample(timestamp, context, values))
 }
 
 /// An energy register reading in Wh (meterStart / meterStop). Lenient: what cannot be read is

@@ -19,7 +19,7 @@ use super::core::accepted_id_token_info;
 use super::schema::{EVENT_TYPES, STOPPED_REASONS};
 use super::V201Dialect;
 use crate::mapping::charger::{
-    ChargerEvent, CoercionKind, ConnectorId, Measurand, MeterSample, SampleContext, SampleValue,
+    ChargerEvent, CoercionKind, ConnectorId, Measurand, MeterSample, SampleValue,
 };
 use crate::ocpp::sanitize::reader::{error, join};
 use crate::ocpp::sanitize::sample::{read_sampled_value, SampleFields};
@@ -79,17 +79,7 @@ pub fn read_meter_value(
             values.push(value);
         }
     }
-    if values.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(MeterSample {
-        connector: origin.connector,
-        timestamp,
-        context: context.unwrap_or(SampleContext::Periodic),
-        transaction_id: origin.transaction_id.clone(),
-        replayed: origin.replayed,
-        values,
-    }))
+    Ok(origin.sample(timestamp, context, values))
 }
 
 /// Reads the meterValue list of a message into samples.
