@@ -285,7 +285,7 @@ impl Engine {
     }
 
     fn budget_in_force(&self) -> bool {
-        self.site_limit_kw.is_some() || self.site.failsafe()
+        self.budget_kw().is_some()
     }
 
     fn initial_points(&self, now: DateTime<Utc>) -> Vec<Output> {

@@ -55,7 +55,7 @@ fn moved(old: Option<f64>, new: Option<f64>) -> bool {
 
 impl Engine {
     /// The budget in force: the failsafe limit while SCADA is lost, else the site limit.
-    fn budget_kw(&self) -> Option<f64> {
+    pub(super) fn budget_kw(&self) -> Option<f64> {
         if self.site.failsafe {
             self.config.failsafe_limit_kw
         } else {
