@@ -40,11 +40,6 @@ const EVENT_CAPACITY: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("cannot create state directory {path}: {source}")]
-    StateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("cannot listen for IEC 104 on {address}: {source}")]
     Iec104Listen {
         address: String,
@@ -149,11 +144,8 @@ pub fn engine_config(config: &Config) -> EngineConfig {
 
 /// Runs until `shutdown` turns true; returns once every task has stopped.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
+    // The store creates the directory and names it in its errors.
     let state_dir = PathBuf::from(&config.station.state_dir);
-    std::fs::create_dir_all(&state_dir).map_err(|source| RuntimeError::StateDir {
-        path: state_dir.clone(),
-        source,
-    })?;
 
     let points = PointList::from_config(&config);
     let mut station = Station::new(station_config(&config));
