@@ -8,6 +8,8 @@
 pub mod charger;
 pub mod engine;
 pub mod layout;
+pub mod meter;
+pub mod telemetry;
 
 pub use engine::{Engine, EngineConfig, Input, Output, Persist, RestoredState};
 pub use layout::{Direction, PointDef, PointList};
