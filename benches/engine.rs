@@ -45,6 +45,7 @@ fn config(site_limit_kw: Option<f64>) -> EngineConfig {
                 phases: 3,
             })
             .collect(),
+        meters: Vec::new(),
     }
 }
 

@@ -2,22 +2,59 @@
 //! synchronisation, reset) and what chargers report into the pure mapping engine, applies
 //! its point updates and command outcomes to the station, and routes its charger commands.
 
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::mapping::charger::ChargerEvent;
+use crate::mapping::meter::MeterEvent;
+use crate::mapping::telemetry::Telemetry;
 use crate::mapping::{Engine, Input, Output};
 use crate::ocpp::server::Router;
 use crate::station::{CommandOutcome, StationHandle, ToApplication};
 
 use super::persistence::Persistence;
 
+/// An IEC 101 master that polled within this window counts as present (CONTRACT §7 failsafe);
+/// the failsafe timer runs from the first tick without it.
+const POLL_WINDOW: Duration = Duration::from_secs(2);
+
 pub struct Application {
     pub engine: Engine,
     pub station: StationHandle,
     pub router: Router,
     pub persistence: Persistence,
+    pub telemetry: TelemetryOut,
+}
+
+/// Hands reports to the MQTT mirror without ever waiting for it: when its queue is full
+/// the report is dropped and counted (the mirror's own buffer covers broker outages).
+pub struct TelemetryOut {
+    sender: Option<mpsc::Sender<Telemetry>>,
+    dropped: u64,
+}
+
+impl TelemetryOut {
+    pub fn new(sender: Option<mpsc::Sender<Telemetry>>) -> TelemetryOut {
+        TelemetryOut { sender, dropped: 0 }
+    }
+
+    fn publish(&mut self, report: Telemetry) {
+        let Some(sender) = &self.sender else {
+            return;
+        };
+        if sender.try_send(report).is_err() {
+            self.dropped += 1;
+            if self.dropped.is_power_of_two() {
+                warn!(
+                    dropped = self.dropped,
+                    "telemetry queue full: reports dropped"
+                );
+            }
+        }
+    }
 }
 
 impl Application {
@@ -25,6 +62,7 @@ impl Application {
         mut self,
         mut requests: mpsc::Receiver<ToApplication>,
         mut charger_events: mpsc::Receiver<ChargerEvent>,
+        mut meter_events: mpsc::Receiver<MeterEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         // Drives the failsafe timer, share rotation and demand re-allocation.
@@ -33,7 +71,9 @@ impl Application {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let scada_present = self.station.with(|s| s.any_active());
+                    let scada_present = self
+                        .station
+                        .with(|s| s.scada_present(Instant::now(), POLL_WINDOW));
                     self.feed(Input::Tick { scada_present });
                     self.persistence.flush().await;
                 }
@@ -45,6 +85,8 @@ impl Application {
                     Some(event) => self.feed(Input::Charger(event)),
                     None => break,
                 },
+                // Closed when no meter is configured: the other branches go on.
+                Some(event) = meter_events.recv() => self.feed(Input::Meter(event)),
                 _ = shutdown.changed() => break,
             }
         }
@@ -81,6 +123,7 @@ impl Application {
             for output in outputs {
                 match output {
                     Output::Persist(change) => self.persistence.record(change),
+                    Output::Telemetry(report) => self.telemetry.publish(report),
                     Output::Charger(request) => {
                         let (charger, id) = (request.charger.clone(), request.id);
                         if let Err(result) = self.router.send(request) {
@@ -122,7 +165,7 @@ pub fn apply(station: &StationHandle, outputs: Vec<Output>) {
                         warn!(%error, "points of a new charger refused by the process image");
                     }
                 }
-                Output::Charger(_) | Output::Persist(_) => {}
+                Output::Charger(_) | Output::Persist(_) | Output::Telemetry(_) => {}
             }
         }
     });

@@ -20,8 +20,8 @@ use tracing::{info, warn};
 use crate::config::{Config, Redundancy as ConfigRedundancy};
 use crate::iec104::link::LinkConfig;
 use crate::iec104::server::{self, ServerSettings};
-use crate::mapping::engine::ChargerSettings;
 use crate::mapping::engine::UnknownPolicy;
+use crate::mapping::engine::{ChargerSettings, MeterSettings};
 use crate::mapping::layout::ChargerBlock;
 use crate::mapping::{Engine, EngineConfig, Input, PointList};
 use crate::ocpp::server::{self as ocpp_server, Router};
@@ -33,6 +33,8 @@ use crate::store::Store;
 const APPLICATION_QUEUE: usize = 1024;
 /// Charger events waiting for the application task; a full queue slows the chargers' reads.
 const CHARGER_EVENT_QUEUE: usize = 4096;
+/// Meter readings waiting for the application task.
+const METER_EVENT_QUEUE: usize = 256;
 /// Concurrent WebSocket connections (chargers plus handshakes in progress).
 const MAX_OCPP_CONNECTIONS: usize = 10_000;
 /// Events kept per master (and while no master is active) before the oldest is dropped.
@@ -139,6 +141,18 @@ pub fn engine_config(config: &Config) -> EngineConfig {
                 phases: c.phases,
             })
             .collect(),
+        meters: config
+            .meter
+            .iter()
+            .map(|m| MeterSettings {
+                name: m.name.clone(),
+                ioa_base: m.ioa_base,
+                poll_interval: chrono::Duration::milliseconds(
+                    i64::try_from(m.poll_ms).unwrap_or(i64::MAX),
+                ),
+                grid_meter: m.grid_meter,
+            })
+            .collect(),
     }
 }
 
@@ -230,8 +244,12 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         station,
         router,
         persistence,
+        telemetry: application::TelemetryOut::new(None),
     };
-    let app = tokio::spawn(application.run(app_rx, charger_rx, shutdown));
+    let (meter_tx, meter_rx) = mpsc::channel(METER_EVENT_QUEUE);
+    // Pollers are started below; with none the channel just closes.
+    drop(meter_tx);
+    let app = tokio::spawn(application.run(app_rx, charger_rx, meter_rx, shutdown));
     for (name, task) in [
         ("IEC 104 server", iec104),
         ("OCPP server", ocpp),

@@ -69,6 +69,13 @@ impl Default for StationConfig {
     }
 }
 
+/// The two data classes of an IEC 60870-5-101 line (IEC 60870-5-101 §7.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataClass {
+    Class1,
+    Class2,
+}
+
 /// How a link presents the station.
 #[derive(Clone, Debug)]
 pub struct LinkProfile {
@@ -370,10 +377,39 @@ impl Station {
     /// Next encoded ASDU for `id`, by priority: responses, events, interrogation,
     /// measurements.
     pub fn poll_asdu(&mut self, id: SessionId, now: DateTime<Utc>) -> Option<Vec<u8>> {
+        self.poll_with(id, |session, image, with_time| {
+            session.next_outgoing(image, with_time, now)
+        })
+    }
+
+    /// Whether class 1 data waits for `id` (IEC 60870-5-101: the ACD bit).
+    pub fn class1_pending(&self, id: SessionId) -> bool {
+        self.sessions.get(&id).is_some_and(Session::class1_pending)
+    }
+
+    /// Next encoded ASDU of one class for an IEC 60870-5-101 line: class 1 carries
+    /// responses, events and interrogation answers, class 2 the measured values (CONTRACT §2).
+    pub fn poll_class(
+        &mut self,
+        id: SessionId,
+        class: DataClass,
+        now: DateTime<Utc>,
+    ) -> Option<Vec<u8>> {
+        self.poll_with(id, |session, image, with_time| match class {
+            DataClass::Class1 => session.next_class1(image, with_time, now),
+            DataClass::Class2 => session.next_class2(),
+        })
+    }
+
+    fn poll_with(
+        &mut self,
+        id: SessionId,
+        mut next: impl FnMut(&mut Session, &ProcessImage, bool) -> Option<queue::Outgoing>,
+    ) -> Option<Vec<u8>> {
         let with_time = self.config.gi_with_time;
         let session = self.sessions.get_mut(&id)?;
         loop {
-            let outgoing = session.next_outgoing(&self.image, with_time, now)?;
+            let outgoing = next(session, &self.image, with_time)?;
             match session.encode(outgoing) {
                 Ok(bytes) => return Some(bytes),
                 Err(error) => {
@@ -381,6 +417,23 @@ impl Station {
                 }
             }
         }
+    }
+
+    /// A polled link (IEC 101) heard from its master: SCADA presence of such a link is
+    /// judged by how recently it was polled, not by data transfer being active.
+    pub fn note_polled(&mut self, id: SessionId, now: Instant) {
+        if let Some(session) = self.sessions.get_mut(&id) {
+            session.polled_at = Some(now);
+        }
+    }
+
+    /// SCADA presence for the failsafe (CONTRACT §7): a data-transfer link (IEC 104) with
+    /// STARTDT active, or a polled link (IEC 101) heard within `poll_window`.
+    pub fn scada_present(&self, now: Instant, poll_window: Duration) -> bool {
+        self.sessions.values().any(|s| match s.polled_at {
+            Some(at) => now.saturating_duration_since(at) <= poll_window,
+            None => s.active,
+        })
     }
 
     /// Handles one ASDU received from the master on `id`.

@@ -2,6 +2,7 @@
 //! progress, select-before-operate state and how its ASDUs are addressed and sized.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
@@ -20,6 +21,8 @@ pub(super) struct Session {
     pub queue: TxQueue,
     pub interrogations: VecDeque<Interrogation>,
     pub selection: Option<Selection>,
+    /// When a polled link (IEC 101) last heard its master; `None` for IEC 104 sessions.
+    pub polled_at: Option<Instant>,
 }
 
 impl Session {
@@ -31,6 +34,7 @@ impl Session {
             queue: TxQueue::new(event_capacity),
             interrogations: VecDeque::new(),
             selection: None,
+            polled_at: None,
         }
     }
 
@@ -68,6 +72,24 @@ impl Session {
         with_time: bool,
         now: DateTime<Utc>,
     ) -> Option<Outgoing> {
+        self.next_class1(image, with_time, now)
+            .or_else(|| self.next_class2())
+    }
+
+    /// Whether class 1 data (IEC 60870-5-101 §7.2.2.2: responses, events, interrogation
+    /// answers) waits; a 101 line signals it with ACD.
+    pub fn class1_pending(&self) -> bool {
+        !self.queue.responses.is_empty()
+            || (self.active && (!self.queue.events.is_empty() || !self.interrogations.is_empty()))
+    }
+
+    /// Class 1: responses, then events, then interrogation answers.
+    pub fn next_class1(
+        &mut self,
+        image: &ProcessImage,
+        with_time: bool,
+        now: DateTime<Utc>,
+    ) -> Option<Outgoing> {
         if let Some(response) = self.queue.responses.pop_front() {
             return Some(response);
         }
@@ -86,6 +108,15 @@ impl Session {
                 }
             }
         }
+        None
+    }
+
+    /// Class 2: coalesced measurements, packed into one ASDU per run of one type.
+    pub fn next_class2(&mut self) -> Option<Outgoing> {
+        if !self.active {
+            return None;
+        }
+        let limits = self.limits();
         let first = self.queue.measurements.pop()?;
         let mut asdu = single(first);
         let object_len = limits.ioa_size + first.type_id.element_len();

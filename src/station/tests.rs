@@ -632,3 +632,50 @@ fn a_read_through_point_asks_the_application_and_marks_a_failed_refresh_not_topi
         }
     ));
 }
+
+fn drain_class(station: &mut Station, id: SessionId, class: DataClass) -> Vec<Asdu> {
+    let mut out = Vec::new();
+    while let Some(bytes) = station.poll_class(id, class, t0()) {
+        out.push(Asdu::decode(&bytes, AsduParams::IEC104).expect("station sends valid ASDUs"));
+    }
+    out
+}
+
+#[test]
+fn a_polled_line_gets_events_and_answers_as_class_1_and_measurements_as_class_2() {
+    let mut station = station(StationConfig::default());
+    let id = active_session(&mut station);
+    assert!(!station.class1_pending(id));
+    float(&mut station, 1, 14.4);
+    single(&mut station, 3, true);
+    assert!(station.class1_pending(id), "an event waits: ACD");
+    let class1 = drain_class(&mut station, id, DataClass::Class1);
+    assert_eq!(causes(&class1), vec![(TypeId::M_SP_TB_1, 3, false)]);
+    assert!(!station.class1_pending(id));
+    let class2 = drain_class(&mut station, id, DataClass::Class2);
+    assert_eq!(causes(&class2), vec![(TypeId::M_ME_TF_1, 3, false)]);
+    assert_eq!(station.handle_asdu(id, Instant::now(), &gi()), None);
+    assert!(
+        station.class1_pending(id),
+        "the GI confirmation and answers are class 1"
+    );
+    let answers = drain_class(&mut station, id, DataClass::Class1);
+    assert_eq!(answers.first().map(|a| a.cot.cause.0), Some(7));
+    assert_eq!(answers.last().map(|a| a.cot.cause.0), Some(10));
+    assert!(drain_class(&mut station, id, DataClass::Class2).is_empty());
+}
+
+#[test]
+fn a_polled_line_counts_as_scada_only_while_its_master_polls() {
+    let mut station = station(StationConfig::default());
+    let id = active_session(&mut station);
+    let now = Instant::now();
+    let window = Duration::from_secs(2);
+    assert!(
+        station.scada_present(now, window),
+        "a data-transfer link counts while active"
+    );
+    station.note_polled(id, now);
+    assert!(station.scada_present(now + Duration::from_secs(1), window));
+    assert!(!station.scada_present(now + Duration::from_secs(3), window));
+}

@@ -169,6 +169,7 @@ impl Engine {
         let Some(pending) = self.pending.remove(&request) else {
             return Vec::new();
         };
+        self.touch(pending.charger);
         let state = &mut self.chargers[pending.charger];
         let limit_ioa = state.settings.block.ioa_base + charger::LIMIT;
         let max_kw = state.settings.max_kw;

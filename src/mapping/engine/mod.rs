@@ -8,8 +8,10 @@
 
 mod allocation;
 mod commands;
+mod meters;
 mod monitoring;
 mod persistence;
+mod reports;
 mod site_power;
 mod site_totals;
 mod status;
@@ -21,8 +23,11 @@ use std::collections::HashMap;
 
 use super::charger::{ChargerEvent, ChargerRequest, RequestId};
 use super::layout::{charger, site, ChargerBlock};
+use super::meter::MeterEvent;
+use super::telemetry::Telemetry;
 use crate::asdu::Quality;
 use crate::station::{CommandAction, CommandOutcome, CommandRequest, PointUpdate, PointValue};
+pub use meters::MeterSettings;
 pub use persistence::{Persist, RestoredState};
 pub use unknown::UnknownPolicy;
 
@@ -53,6 +58,8 @@ pub struct EngineConfig {
     /// `None`: chargers not in the configuration get no points.
     pub unknown: Option<UnknownPolicy>,
     pub chargers: Vec<ChargerSettings>,
+    /// Index = `MeterEvent` meter index.
+    pub meters: Vec<MeterSettings>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +68,7 @@ pub enum Input {
     Start,
     Scada(ScadaCommand),
     Charger(ChargerEvent),
+    Meter(MeterEvent),
     /// Periodic (about 1 s): whether a SCADA master has data transfer active.
     Tick {
         scada_present: bool,
@@ -83,6 +91,8 @@ pub enum Output {
         specs: Vec<crate::station::PointSpec>,
         announce: bool,
     },
+    /// For the MQTT mirror.
+    Telemetry(Telemetry),
 }
 
 struct ChargerState {
@@ -127,6 +137,9 @@ pub struct Engine {
     next_request: RequestId,
     site: site_power::SiteState,
     site_totals: site_totals::SiteTotals,
+    meters: Vec<meters::MeterState>,
+    dirty: reports::Dirty,
+    commands_in_flight: reports::CommandsInFlight,
 }
 
 impl Engine {
@@ -142,7 +155,16 @@ impl Engine {
             .enumerate()
             .map(|(i, c)| (c.settings.block.id.clone(), i))
             .collect();
+        let meters = config
+            .meters
+            .iter()
+            .cloned()
+            .map(meters::MeterState::new)
+            .collect();
         Engine {
+            meters,
+            dirty: reports::Dirty::default(),
+            commands_in_flight: reports::CommandsInFlight::default(),
             site_limit_kw: config.site_limit_kw.filter(|kw| *kw > 0.0),
             config,
             chargers,
@@ -159,12 +181,28 @@ impl Engine {
     }
 
     pub fn handle(&mut self, now: DateTime<Utc>, input: Input) -> Vec<Output> {
-        match input {
-            Input::Start => self.initial_points(now),
-            Input::Scada(command) => self.scada_command(now, command),
+        let mut out = match input {
+            Input::Start => {
+                let mut out = self.initial_points(now);
+                out.extend(self.initial_meter_points(now));
+                out.extend(self.all_snapshots(now));
+                out
+            }
+            Input::Scada(command) => {
+                self.commands_in_flight.record(&command);
+                self.scada_command(now, command)
+            }
             Input::Charger(event) => self.charger_event(now, event),
-            Input::Tick { scada_present } => self.tick(now, scada_present),
-        }
+            Input::Meter(event) => self.meter_event(now, event),
+            Input::Tick { scada_present } => {
+                let mut out = self.meters_tick(now);
+                out.extend(self.tick(now, scada_present));
+                out.extend(self.snapshots(now));
+                out
+            }
+        };
+        self.report_commands(now, &mut out);
+        out
     }
 
     /// Connection state, meter samples, status, alarms and transactions of configured
@@ -178,12 +216,31 @@ impl Engine {
         }
         let Some(index) = self.by_id.get(event.charger()).copied() else {
             return match &event {
-                ChargerEvent::Booted { charger, .. } => self.adopt(now, charger),
+                ChargerEvent::Booted { charger, .. } => {
+                    let mut out = self.adopt(now, charger);
+                    if let Some(index) = self.by_id.get(charger).copied() {
+                        out.extend(self.event_reports(now, index, &event));
+                        self.touch(index);
+                    }
+                    out
+                }
                 _ => Vec::new(),
             };
         };
+        let mut out = self.event_reports(now, index, &event);
+        self.touch(index);
+        out.extend(self.known_charger_event(now, index, &event));
+        out
+    }
+
+    fn known_charger_event(
+        &mut self,
+        now: DateTime<Utc>,
+        index: usize,
+        event: &ChargerEvent,
+    ) -> Vec<Output> {
         let state = &mut self.chargers[index];
-        match &event {
+        match event {
             ChargerEvent::Connected { .. } => self.connection(now, index, true),
             ChargerEvent::Disconnected { .. } => self.connection(now, index, false),
             ChargerEvent::Meter { sample, .. } => {
@@ -315,6 +372,7 @@ impl Engine {
 
     fn scada_command(&mut self, now: DateTime<Utc>, command: ScadaCommand) -> Vec<Output> {
         let site_setpoint = self.config.site_ioa_base + site::LIMIT_SETPOINT;
+        self.touch_site();
         let (outcome, mut updates) = if command.ioa == site_setpoint {
             match self.site_limit(now, &command) {
                 Ok(mut updates) => {
@@ -324,8 +382,13 @@ impl Engine {
                 Err(reason) => (CommandOutcome::Rejected(reason), Vec::new()),
             }
         } else if let Some(index) = self.charger_of(command.ioa) {
+            let clamped = self.clamp_report(now, index, &command);
             match self.charger_command(now, index, &command) {
-                Ok(request) => return vec![Output::Charger(request)],
+                Ok(request) => {
+                    let mut out = vec![Output::Charger(request)];
+                    out.extend(clamped);
+                    return out;
+                }
                 Err(reason) => (CommandOutcome::Rejected(reason), Vec::new()),
             }
         } else {
@@ -434,6 +497,7 @@ pub(super) mod tests {
     use super::*;
     use crate::asdu::TypeId;
     use crate::mapping::charger::{ChargerCommand, CommandResult, LimitUnit};
+    use crate::mapping::telemetry::{ChargerNotice, EventReport};
 
     fn engine() -> Engine {
         Engine::new(EngineConfig {
@@ -459,6 +523,7 @@ pub(super) mod tests {
                 max_kw: 22.0,
                 phases: 3,
             }],
+            meters: Vec::new(),
         })
     }
 
@@ -605,9 +670,13 @@ pub(super) mod tests {
     }
 
     fn request_of(outputs: &[Output]) -> ChargerRequest {
-        match outputs {
+        let outputs: Vec<&Output> = outputs
+            .iter()
+            .filter(|o| !matches!(o, Output::Telemetry(_)))
+            .collect();
+        match outputs[..] {
             [Output::Charger(request)] => request.clone(),
-            other => panic!("expected one charger request, got {other:?}"),
+            ref other => panic!("expected one charger request, got {other:?}"),
         }
     }
 
@@ -656,7 +725,7 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn a_limit_above_max_kw_is_clamped() {
+    fn a_limit_above_max_kw_is_clamped_and_reported() {
         let mut engine = online_engine(50.0);
         let outputs = engine.handle(
             Utc::now(),
@@ -666,6 +735,10 @@ pub(super) mod tests {
             request_of(&outputs).command,
             ChargerCommand::SetLimit { limit, .. } if limit == 22_000.0
         ));
+        assert!(outputs.iter().any(|o| matches!(o,
+            Output::Telemetry(Telemetry::Event(EventReport {
+                event: ChargerNotice::LimitClamped { requested_kw, applied_kw }, ..
+            })) if *requested_kw == 30.0 && *applied_kw == 22.0)));
     }
 
     #[test]

@@ -54,13 +54,18 @@ fn moved(old: Option<f64>, new: Option<f64>) -> bool {
 }
 
 impl Engine {
-    /// The budget in force: the failsafe limit while SCADA is lost, else the site limit.
+    /// The chargers' budget: the failsafe limit while SCADA is lost, else the site limit;
+    /// with a grid meter, less the load that is not a charger.
     pub(super) fn budget_kw(&self) -> Option<f64> {
-        if self.site.failsafe {
+        let limit = if self.site.failsafe {
             self.config.failsafe_limit_kw
         } else {
             self.site_limit_kw
-        }
+        }?;
+        Some(match self.non_charger_load_kw() {
+            Some(load) => (limit - load).max(0.0),
+            None => limit,
+        })
     }
 
     /// Recomputes every online charger's share and sends the profiles that moved. With
@@ -171,6 +176,7 @@ impl Engine {
             self.site.scada_seen = Some(now);
             if self.site.failsafe {
                 self.site.failsafe = false;
+                self.touch_site();
                 info!("SCADA is back: failsafe limit lifted");
                 out.push(point(now, base + site::FAILSAFE, PointValue::Single(false)));
                 out.push(point(
@@ -187,6 +193,7 @@ impl Engine {
         ) {
             if !self.site.failsafe && now - seen >= timeout {
                 self.site.failsafe = true;
+                self.touch_site();
                 warn!(limit_kw = limit, "no SCADA master: failsafe limit applied");
                 out.push(point(now, base + site::FAILSAFE, PointValue::Single(true)));
                 out.push(point(
@@ -252,6 +259,7 @@ mod tests {
             current_deadband_a: 0.1,
             unknown: None,
             chargers: vec![charger("A", 1000), charger("B", 1100)],
+            meters: Vec::new(),
         })
     }
 

@@ -40,6 +40,16 @@ impl ChargerState {
     }
 }
 
+impl SiteTotals {
+    /// Power (kW) and energy (Wh) as last reported; `None` before the first report.
+    pub(super) fn values(&self) -> (Option<f64>, Option<f64>) {
+        (
+            self.reported_power_kw,
+            self.reported_energy_wh.map(|wh| wh as f64),
+        )
+    }
+}
+
 impl Engine {
     /// Re-counts charger `index` in the site totals and reports what moved.
     pub(super) fn update_site_totals(&mut self, now: DateTime<Utc>, index: usize) -> Vec<Output> {
@@ -105,6 +115,7 @@ mod tests {
             current_deadband_a: 0.1,
             unknown: None,
             chargers: vec![charger("A", 1000), charger("B", 1100)],
+            meters: Vec::new(),
         })
     }
 

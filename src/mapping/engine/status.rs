@@ -27,6 +27,11 @@ pub(super) struct StatusState {
 }
 
 impl ChargerState {
+    /// The last status the connector reported.
+    pub(super) fn connector_status(&self, connector: ConnectorId) -> Option<ConnectorStatus> {
+        self.status.connectors.get(&connector).copied()
+    }
+
     /// Connectors occupied or in a transaction: the charger's weight in the site share.
     pub(super) fn charging_connectors(&self) -> u8 {
         let connectors = self.settings.block.connectors.min(charger::MAX_CONNECTORS);
