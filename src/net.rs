@@ -53,3 +53,11 @@ pub async fn accept_loop<F, Fut>(
     }
     while connections.join_next().await.is_some() {}
 }
+
+/// Sleeps until `deadline`, or forever without one (a `select!` arm for optional timers).
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

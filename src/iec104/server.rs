@@ -15,7 +15,8 @@ use tracing::{debug, info, warn};
 use super::apci::MAX_ASDU_LEN;
 use super::link::{Link, LinkConfig, LinkEvent};
 use crate::asdu::AsduParams;
-use crate::station::{CommandOutcome, LinkProfile, StationHandle, ToApplication};
+use crate::net::sleep_until;
+use crate::station::{LinkProfile, StationHandle, ToApplication};
 
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
@@ -157,27 +158,7 @@ impl Connection {
     }
 
     fn hand_to_application(&self, request: ToApplication) {
-        if let Err(error) = self.application.try_send(request) {
-            let request = match error {
-                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
-            };
-            // The application is saturated: refuse rather than queue without bound.
-            if let ToApplication::Command(command) = request {
-                warn!(peer = %self.peer, ioa = command.ioa, "command refused: application busy");
-                self.station.with(|s| {
-                    s.complete_command(
-                        command.id,
-                        &CommandOutcome::Rejected("application busy".into()),
-                    )
-                });
-            }
-        }
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+        self.station
+            .hand_to_application(&self.application, request, &self.peer.to_string());
     }
 }

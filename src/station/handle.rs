@@ -9,9 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
+use tracing::warn;
 
-use super::{LinkProfile, SessionId, Station};
+use super::{CommandOutcome, LinkProfile, SessionId, Station, ToApplication};
 
 #[derive(Clone)]
 pub struct StationHandle {
@@ -70,5 +71,30 @@ impl StationHandle {
     pub fn close_session(&self, id: SessionId, unacknowledged: Vec<Vec<u8>>) {
         lock(&self.inner.wakers).remove(&id);
         self.with(|station| station.close_session(id, unacknowledged));
+    }
+
+    /// Hands a request from link `link` to the application without waiting: when the
+    /// application is saturated a command is refused (negative confirmation) rather than
+    /// queued without bound.
+    pub fn hand_to_application(
+        &self,
+        application: &mpsc::Sender<ToApplication>,
+        request: ToApplication,
+        link: &str,
+    ) {
+        if let Err(error) = application.try_send(request) {
+            let request = match error {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            if let ToApplication::Command(command) = request {
+                warn!(%link, ioa = command.ioa, "command refused: application busy");
+                self.with(|s| {
+                    s.complete_command(
+                        command.id,
+                        &CommandOutcome::Rejected("application busy".into()),
+                    )
+                });
+            }
+        }
     }
 }
