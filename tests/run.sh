@@ -3,7 +3,8 @@
 #
 #   tests/run.sh [PYTEST_ARGS...]     e.g. tests/run.sh -k site_setpoint -x
 #
-# Stages: system packages, Python venv, cargo fmt, clippy, cargo test, build, interop tests.
+# Stages: system packages, Python venv, iec101 master (lib60870-C), cargo fmt, clippy,
+# cargo test, build, interop tests.
 # Environment: PYTHON (default python3.11, else python3), CARGO_TARGET_DIR (honoured).
 set -euo pipefail
 
@@ -63,7 +64,9 @@ fi
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     ensure_apt python3-venv
 fi
-# (later: socat for serial tests, mosquitto for MQTT tests)
+# socat: pseudo-terminal pairs for the IEC 101 tests; cmake (+ gcc, make) builds lib60870-C.
+# (later: mosquitto for MQTT tests)
+ensure_apt socat cmake gcc make
 echo "ok"
 
 # ---------------------------------------------------------------- python venv
@@ -88,6 +91,15 @@ export OCPP_SCHEMAS_DIR
 echo "OCPP_SCHEMAS_DIR=$OCPP_SCHEMAS_DIR"
 # tests/ocpp_commands.rs runs the `ocpp` package's charger simulator with this interpreter.
 export OCPP_TEST_PYTHON="$VENV/bin/python"
+
+# ---------------------------------------------------------------- IEC 101 master peer
+section "iec101 master (lib60870-C from the c104 sdist)"
+# Downloads the c104 sdist with the venv's pip, builds lib60870-C and
+# tests/interop/iec101/master.c under tests/.work/lib60870 (skipped when up to date).
+IEC101_MASTER_BIN="$("$ROOT/tests/interop/iec101/build.sh" | tail -n1)"
+[ -x "$IEC101_MASTER_BIN" ] || { echo "no iec101 master at $IEC101_MASTER_BIN" >&2; exit 1; }
+export IEC101_MASTER_BIN
+echo "IEC101_MASTER_BIN=$IEC101_MASTER_BIN"
 
 # ---------------------------------------------------------------- rust
 if command -v rustup >/dev/null 2>&1; then

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
 
 from daemon import Daemon
+from iec101_master import Iec101Master
 from master import Master
+from ptypair import SerialPair
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,6 +52,9 @@ def pytest_runtest_makereport(item, call):
     if rep.failed:
         for d in getattr(item, "_ocpp809_daemons", []):
             rep.sections.append((f"daemon log {d.name} ({d.log_path})", d.log_tail(400)))
+        for m in getattr(item, "_iec101_masters", []):
+            rep.sections.append((f"iec101 master {m.name} ({m.device})",
+                                 m.transcript(200) + "\n" + m.stderr_text()[-4000:]))
 
 
 @pytest.fixture
@@ -117,3 +122,49 @@ def make_master() -> Callable[..., Master]:
 def master(daemon, make_master) -> Master:
     """One c104 master connected (STARTDT done) to the standard station."""
     return make_master(daemon.port)
+
+
+# ---------------------------------------------------------------- IEC 101 (serial)
+
+@pytest.fixture
+def make_serial_pair(tmp_path) -> Callable[..., SerialPair]:
+    """Factory: make_serial_pair(name="tty0") -> a started socat PTY pair (``.a``, ``.b``)
+    with its links in the test's tmp dir; stopped at test end."""
+    pairs: list[SerialPair] = []
+
+    def make(name: Optional[str] = None) -> SerialPair:
+        p = SerialPair(tmp_path / "serial", name or f"tty{len(pairs)}")
+        pairs.append(p)
+        return p.start()
+
+    yield make
+    for p in pairs:
+        p.stop()
+
+
+@pytest.fixture
+def serial_pair(make_serial_pair) -> SerialPair:
+    """One PTY pair: the daemon opens ``.b``, the IEC 101 master ``.a``."""
+    return make_serial_pair()
+
+
+@pytest.fixture
+def make_iec101_master(request, tmp_path) -> Callable[..., Iec101Master]:
+    """Factory: make_iec101_master(device, mode="unbalanced", link_address=1, ...,
+    start=True) -> an iec101-master process (lib60870-C) on ``device``; stopped at test
+    end. Unbalanced masters poll from the start."""
+    masters: list[Iec101Master] = []
+    request.node._iec101_masters = masters
+
+    def make(device: str, *, start: bool = True, **kw) -> Iec101Master:
+        kw.setdefault("name", f"iec101-{len(masters)}")
+        kw.setdefault("workdir", tmp_path / "iec101")
+        m = Iec101Master(device, **kw)
+        masters.append(m)
+        if start:
+            m.start()
+        return m
+
+    yield make
+    for m in masters:
+        m.stop()
