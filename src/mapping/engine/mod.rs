@@ -185,7 +185,8 @@ impl Engine {
             Input::Start => {
                 let mut out = self.initial_points(now);
                 out.extend(self.initial_meter_points(now));
-                out.extend(self.all_snapshots(now));
+                // The snapshots go out with the first tick, once every task is running.
+                self.touch_all();
                 out
             }
             Input::Scada(command) => {

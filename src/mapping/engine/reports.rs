@@ -172,13 +172,12 @@ impl Engine {
         out
     }
 
-    /// Every snapshot, e.g. at start-up.
-    pub(super) fn all_snapshots(&mut self, now: DateTime<Utc>) -> Vec<Output> {
+    /// Every snapshot is due, e.g. after start-up.
+    pub(super) fn touch_all(&mut self) {
         for index in 0..self.chargers.len() {
             self.touch(index);
         }
         self.touch_site();
-        self.snapshots(now)
     }
 
     fn site_report(&self, now: DateTime<Utc>) -> SiteReport {
