@@ -16,7 +16,8 @@ use std::time::Duration;
 use chrono::Utc;
 use ocpp809::config::{Mqtt, Station};
 use ocpp809::mapping::telemetry::{
-    ChargerReport, ConnectorReport, MeterReport, SampleReport, SiteReport, Telemetry,
+    ChargerNotice, ChargerReport, ConnectorReport, EventReport, MeterReport, SampleReport,
+    SiteReport, Telemetry,
 };
 use ocpp809::mqtt::{self, MqttSettings};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -54,6 +55,12 @@ struct Broker {
 
 impl Broker {
     fn start() -> Broker {
+        Broker::start_with(|_| String::new())
+    }
+
+    /// `extra(dir)`: more configuration lines (e.g. a TLS listener), given the broker's
+    /// directory.
+    fn start_with(extra: impl FnOnce(&Path) -> String) -> Broker {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "ocpp809-mqtt-{}-{}",
@@ -65,8 +72,9 @@ impl Broker {
         let port = free_port();
         let config = format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n\
-             persistence_location {}/\nmax_queued_messages 100000\n",
-            dir.display()
+             persistence_location {}/\nmax_queued_messages 100000\n{}",
+            dir.display(),
+            extra(&dir)
         );
         std::fs::write(dir.join("mosquitto.conf"), config).expect("broker config");
         let mut broker = Broker {
@@ -228,12 +236,15 @@ struct Mirror {
 
 impl Mirror {
     fn start(port: u16, buffer_messages: usize) -> Mirror {
-        let config = Mqtt {
+        Mirror::start_with(Mqtt {
             url: format!("mqtt://127.0.0.1:{port}"),
             topic_prefix: PREFIX.into(),
             buffer_messages,
             ..Mqtt::default()
-        };
+        })
+    }
+
+    fn start_with(config: Mqtt) -> Mirror {
         let station = Station {
             name: STATION.into(),
             state_dir: std::env::temp_dir(),
@@ -583,5 +594,211 @@ async fn a_stream_survives_broker_restarts_in_order_and_without_gaps() {
     }
     let expected: Vec<f64> = (0..3000).map(f64::from).collect();
     assert_eq!(first_seen, expected);
+    mirror.stop().await;
+}
+
+/// Runs openssl; panics with its output on failure.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command line tool (to make test certificates)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all P-256, in `dir`.
+fn make_pki(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=ocpp809 test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &ca);
+    for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+        let ext = format!(
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage={usage}\n"
+        );
+        std::fs::write(dir.join(format!("{name}.ext")), ext).expect("extensions file");
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let pem = format!("{name}.pem");
+        let extfile = format!("{name}.ext");
+        let subject = format!("/CN={name}");
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", &subject]);
+        openssl(dir, &req);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+            ],
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_with_a_ca_file_and_a_client_certificate() {
+    let tls_port = free_port();
+    let broker = Broker::start_with(|dir| {
+        make_pki(dir);
+        let d = dir.display();
+        format!(
+            "listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\n\
+             keyfile {d}/server.key\nrequire_certificate true\n"
+        )
+    });
+    let sub = Subscriber::start(broker.port, "sub-tls", false).await;
+    let mirror = Mirror::start_with(Mqtt {
+        url: format!("mqtts://127.0.0.1:{tls_port}"),
+        topic_prefix: PREFIX.into(),
+        ca_file: Some(broker.dir.join("ca.pem")),
+        client_cert: Some(broker.dir.join("client.pem")),
+        client_key: Some(broker.dir.join("client.key")),
+        ..Mqtt::default()
+    });
+    mirror.send(site(2.5)).await;
+    sub.wait_for("status online and the site over TLS", |s| {
+        s.on("status").iter().any(|m| m.payload == "online") && !s.on("site").is_empty()
+    })
+    .await;
+    mirror.stop().await;
+    sub.wait_for("offline", |s| {
+        s.on("status")
+            .last()
+            .is_some_and(|m| m.payload == "offline")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_refuses_a_broker_the_ca_did_not_sign() {
+    let tls_port = free_port();
+    let broker = Broker::start_with(|dir| {
+        make_pki(dir);
+        let d = dir.display();
+        format!(
+            "listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\n\
+             keyfile {d}/server.key\n"
+        )
+    });
+    // The only trust anchor is a leaf (the client's certificate), not the server's CA.
+    let mirror = Mirror::start_with(Mqtt {
+        url: format!("mqtts://127.0.0.1:{tls_port}"),
+        topic_prefix: PREFIX.into(),
+        ca_file: Some(broker.dir.join("client.pem")),
+        ..Mqtt::default()
+    });
+    sleep(Duration::from_millis(700)).await;
+    assert!(!mirror.stats.connected());
+    mirror.stop().await;
+}
+
+/// Collects formatted log lines.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_absent_broker_gives_one_warning_then_debug_lines() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mirror = Mirror::start(free_port(), 10);
+    sleep(Duration::from_millis(1200)).await;
+    mirror.stop().await;
+    let text = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
+    let warnings = text.lines().filter(|l| l.contains(" WARN ")).count();
+    let retries = text
+        .lines()
+        .filter(|l| l.contains("DEBUG") && l.contains("still unreachable"))
+        .count();
+    assert_eq!(warnings, 1, "{text}");
+    assert!((2..=12).contains(&retries), "{retries} retries:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_is_dropped_instead_of_breaking_the_connection() {
+    let broker = Broker::start();
+    let sub = Subscriber::start(broker.port, "sub-big", false).await;
+    let mirror = Mirror::start(broker.port, 100);
+    mirror.wait_connected(true).await;
+    mirror
+        .send(Telemetry::Event(EventReport {
+            charger: "CP001".into(),
+            ts: Utc::now(),
+            event: ChargerNotice::Coercion {
+                kind: "huge".into(),
+                detail: "x".repeat(300_000),
+            },
+        }))
+        .await;
+    mirror.send(sample(7.0)).await;
+    sub.wait_for("the sample after the oversized event", |s| {
+        !s.on("chargers/CP001/meter").is_empty()
+    })
+    .await;
+    assert!(sub.on("chargers/CP001/events").is_empty());
+    assert!(mirror.stats.connected());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while mirror.stats.dropped() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the oversized report is not counted"
+        );
+        sleep(Duration::from_millis(10)).await;
+    }
     mirror.stop().await;
 }

@@ -45,6 +45,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 const FLUSH_GRACE: Duration = Duration::from_millis(700);
 /// TCP/TLS connect plus CONNACK, seconds.
 const CONNECT_TIMEOUT_S: u64 = 5;
+/// Largest message (topic + payload) published; larger reports are dropped and counted.
+/// `rumqttc` fails the whole connection on a packet above its limit, so such a message would
+/// otherwise be re-sent and break every connection.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// `rumqttc`'s packet size limit: the largest message plus the MQTT header.
+const MAX_PACKET_BYTES: usize = MAX_MESSAGE_BYTES + 1024;
 /// Interval between "messages dropped" warnings while the buffer overflows.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -66,7 +72,8 @@ impl MqttStats {
     pub fn buffered(&self) -> u64 {
         self.buffered.load(Ordering::Relaxed)
     }
-    /// Meter/event/command messages dropped because the offline buffer was full.
+    /// Messages dropped: meter/event/command messages because the offline buffer was full, and
+    /// reports larger than [`MAX_MESSAGE_BYTES`].
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -100,6 +107,8 @@ struct Mirror {
     failing: bool,
     last_drop_log: Option<Instant>,
     dropped_logged: u64,
+    /// Reports larger than [`MAX_MESSAGE_BYTES`], dropped.
+    oversized: u64,
 }
 
 /// Runs the mirror until `shutdown` turns true (or its sender or `telemetry`'s senders are
@@ -127,6 +136,7 @@ pub async fn run(
         failing: false,
         last_drop_log: None,
         dropped_logged: 0,
+        oversized: 0,
     };
     let mut link = Link::Active;
     let mut input_open = true;
@@ -148,6 +158,7 @@ pub async fn run(
                             Some(report) => {
                                 mirror.accept(report);
                                 mirror.pump();
+                                mirror.update_stats();
                             }
                             None => input_open = false,
                         },
@@ -163,7 +174,10 @@ pub async fn run(
                     _ = shutdown.wait_for(|stop| *stop) => break Step::Stop,
                     _ = sleep_until(until) => break Step::Retry,
                     report = telemetry.recv(), if input_open => match report {
-                        Some(report) => mirror.accept(report),
+                        Some(report) => {
+                            mirror.accept(report);
+                            mirror.update_stats();
+                        }
                         None => input_open = false,
                     },
                 }
@@ -200,6 +214,7 @@ fn options(settings: &MqttSettings) -> MqttOptions {
         .set_keep_alive(settings.keep_alive)
         .set_clean_session(true)
         .set_inflight(INFLIGHT)
+        .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
         .set_last_will(LastWill::new(
             settings.topics.status(),
             super::topics::OFFLINE.to_vec(),
@@ -231,6 +246,17 @@ impl Mirror {
                 return;
             }
         };
+        let size = publication.topic.len() + publication.payload.len();
+        if size > MAX_MESSAGE_BYTES {
+            warn!(
+                topic = %publication.topic,
+                size,
+                limit = MAX_MESSAGE_BYTES,
+                "MQTT message too large; dropped"
+            );
+            self.oversized += 1;
+            return;
+        }
         if self.outbox.push(publication) == Pushed::QueuedDroppingOldest {
             self.log_drops();
         }
@@ -324,7 +350,7 @@ impl Mirror {
             .store(self.outbox.buffered() as u64, Ordering::Relaxed);
         stats
             .dropped
-            .store(self.outbox.dropped(), Ordering::Relaxed);
+            .store(self.outbox.dropped() + self.oversized, Ordering::Relaxed);
         stats
             .connected
             .store(self.outbox.is_connected(), Ordering::Relaxed);
