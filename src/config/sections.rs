@@ -171,6 +171,22 @@ pub struct Mqtt {
     pub password: Option<Secret>,
 }
 
+/// `url` with the password of a `user:password@` login replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((login, host)) => match login.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// A configuration value that must not appear in logs: `Debug` prints `"***"`.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]

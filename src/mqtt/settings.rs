@@ -14,7 +14,7 @@ use rustls::{ClientConfig, RootCertStore};
 
 use super::client::MqttStats;
 use super::topics::Topics;
-use crate::config::{Mqtt, Secret, Station};
+use crate::config::{redact_url, Mqtt, Secret, Station};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -90,7 +90,7 @@ pub struct BrokerUrl {
 /// Parses `mqtt[s]://[user[:password]@]host[:port][/...]`; the default ports are 1883 and 8883.
 pub fn parse_url(url: &str) -> Result<BrokerUrl, MqttError> {
     let fail = |reason: &str| MqttError::Url {
-        url: redact(url),
+        url: redact_url(url),
         reason: reason.into(),
     };
     let (tls, rest) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
@@ -154,22 +154,6 @@ pub fn parse_url(url: &str) -> Result<BrokerUrl, MqttError> {
         username: username.filter(|u| !u.is_empty()),
         password,
     })
-}
-
-/// The URL with any password replaced, for messages.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((login, host)) => {
-            let user = login.split_once(':').map_or(login, |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 /// `ocpp809-{station}`, restricted to characters every broker accepts in a client id.
