@@ -9,6 +9,7 @@ pub mod asdu;
 pub mod config;
 pub mod iec104;
 pub mod mapping;
+pub mod mqtt;
 pub mod net;
 pub mod ocpp;
 pub mod runtime;

@@ -495,6 +495,32 @@ fn mqtt_url_prefix_and_buffer() {
 }
 
 #[test]
+fn mqtt_tls_files_and_login() {
+    rejects("[mqtt]\nca_file = \"/etc/ca.pem\"  # <- mqtt.ca_file\n");
+    rejects("[mqtt]\nurl = \"mqtts://h\"\nclient_cert = \"/c.pem\"  # <- mqtt.client_cert\n");
+    rejects("[mqtt]\nurl = \"mqtts://h\"\nclient_key = \"/k.pem\"  # <- mqtt.client_key\n");
+    rejects("[mqtt]\npassword = \"p\"  # <- mqtt.password\n");
+    rejects("[mqtt]\nusername = \"\"  # <- mqtt.username\n");
+    let config = parse(
+        "[mqtt]\nurl = \"mqtts://h\"\nca_file = \"/ca.pem\"\nclient_cert = \"/c.pem\"\n\
+         client_key = \"/k.pem\"\nusername = \"u\"\npassword = \"topsecret\"\n",
+    );
+    assert_eq!(
+        config.mqtt.password.as_ref().map(|p| p.expose()),
+        Some("topsecret")
+    );
+    assert!(!format!("{config:?}").contains("topsecret"));
+}
+
+#[test]
+fn the_summary_does_not_show_an_mqtt_password() {
+    let config = parse("[mqtt]\nurl = \"mqtt://u:topsecret@broker:1883\"\n");
+    let summary = config.summary();
+    assert!(!summary.contains("topsecret"), "{summary}");
+    assert!(summary.contains("mqtt://u:***@broker:1883"), "{summary}");
+}
+
+#[test]
 fn site_limits_are_not_negative() {
     rejects("[site]\nlimit_kw = -0.5  # <- site.limit_kw\n");
     rejects("[site]\nfailsafe_limit_kw = -1  # <- site.failsafe_limit_kw\n");

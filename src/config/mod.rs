@@ -181,7 +181,11 @@ impl Config {
             .find(|m| m.grid_meter)
             .map_or(String::new(), |m| format!(" (grid meter: {})", m.name));
         let mqtt = if self.mqtt.enabled {
-            format!("on, {}, prefix {}", self.mqtt.url, self.mqtt.topic_prefix)
+            format!(
+                "on, {}, prefix {}",
+                redact_url(&self.mqtt.url),
+                self.mqtt.topic_prefix
+            )
         } else {
             "off".into()
         };

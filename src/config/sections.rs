@@ -159,6 +159,49 @@ pub struct Mqtt {
     pub topic_prefix: String,
     /// Messages buffered while the broker is unreachable, at least 1.
     pub buffer_messages: usize,
+    /// `mqtts://` only: PEM file with the CA certificate(s) to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// `mqtts://` only: PEM client certificate (chain) for mutual TLS; needs `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// `mqtts://` only: PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// User name for the broker; overrides a `user@` in `url`.
+    pub username: Option<String>,
+    /// Password for the broker; overrides a `:password@` in `url`. Never logged.
+    pub password: Option<Secret>,
+}
+
+/// `url` with the password of a `user:password@` login replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((login, host)) => match login.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// A configuration value that must not appear in logs: `Debug` prints `"***"`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
 }
 
 impl Default for Mqtt {
@@ -168,6 +211,11 @@ impl Default for Mqtt {
             url: "mqtt://127.0.0.1:1883".into(),
             topic_prefix: "ocpp809".into(),
             buffer_messages: 100_000,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            username: None,
+            password: None,
         }
     }
 }

@@ -292,6 +292,30 @@ fn mqtt(m: &Mqtt) -> Check {
         m.buffer_messages >= 1,
         "mqtt.buffer_messages",
         "must be at least 1",
+    )?;
+    let tls = m.url.starts_with("mqtts://");
+    for (set, key) in [
+        (m.ca_file.is_some(), "mqtt.ca_file"),
+        (m.client_cert.is_some(), "mqtt.client_cert"),
+        (m.client_key.is_some(), "mqtt.client_key"),
+    ] {
+        ensure(!set || tls, key, "applies to mqtts:// URLs only")?;
+    }
+    ensure_either(
+        m.client_cert.is_some() == m.client_key.is_some(),
+        "mqtt.client_cert",
+        "mqtt.client_key",
+        "client_cert and client_key go together".into(),
+    )?;
+    ensure(
+        m.password.is_none() || m.username.is_some(),
+        "mqtt.password",
+        "needs mqtt.username",
+    )?;
+    ensure(
+        m.username.as_deref() != Some(""),
+        "mqtt.username",
+        "must not be empty",
     )
 }
 
