@@ -423,6 +423,27 @@ fn balanced_retransmits_then_fails_and_sets_up_again() {
 }
 
 #[test]
+fn balanced_accepts_answers_carrying_the_masters_own_address() {
+    let now = Instant::now();
+    let mut link = new_link(balanced(), now);
+    let mut user = User::default();
+    user.class2.push_back(vec![0x0D]);
+    assert_eq!(poll(&mut link, &mut user, now), REQ_STATUS);
+    // Link status from a master with link address 7: C = 0x8B, CS = 0x8B + 0x07 = 0x92.
+    assert_eq!(
+        send(&mut link, &mut user, now, &[0x10, 0x8B, 0x07, 0x92, 0x16]),
+        RESET
+    );
+    // ACK (no single char) from address 7: C = 0x80, CS = 0x87.
+    assert_eq!(
+        send(&mut link, &mut user, now, &[0x10, 0x80, 0x07, 0x87, 0x16]),
+        variable(0x73, 1, &[0x0D])
+    );
+    // Primary frames for another address are still ignored: request link status to 7.
+    assert!(send(&mut link, &mut user, now, &[0x10, 0xC9, 0x07, 0xD0, 0x16]).is_empty());
+}
+
+#[test]
 fn balanced_nack_holds_back_and_resends_with_the_next_fcb() {
     let t0 = Instant::now();
     let mut link = new_link(balanced(), t0);

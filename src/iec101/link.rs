@@ -30,7 +30,9 @@
 //! - The single character 0xE5 replaces ACK and NACK-no-data only when ACD and DFC are both 0,
 //!   since it cannot carry them (as lib60870 does).
 //! - Secondary frames from other stations on a multi-drop line and frames for other link
-//!   addresses are ignored silently (counted in [`LinkStats`]).
+//!   addresses are ignored silently (counted in [`LinkStats`]). In balanced mode we address
+//!   our frames with our own link address and accept the master's answers with any address
+//!   (point-to-point; lib60870 answers with the master's own address).
 //! - Balanced: an ASDU whose transmission failed is kept and sent again once the link is set
 //!   up again, so a failure may duplicate it but never lose it. A NACK (master busy) or an ACK
 //!   with DFC = 1 holds back further user data for one `ack_timeout`.
@@ -371,8 +373,12 @@ impl Link {
                 asdu,
             } => (*control, *address, Some(asdu.as_slice())),
         };
+        // Balanced answers are taken whatever their address: lib60870's balanced master, for
+        // one, answers with its own link address, not ours (its receive path ignores the
+        // address in balanced mode altogether).
+        let balanced_answer = !control.prm && self.config.mode == Iec101Mode::Balanced;
         let broadcast = self.config.address_size.broadcast() == Some(address);
-        if address != self.config.address && !broadcast {
+        if address != self.config.address && !broadcast && !balanced_answer {
             self.stats.for_other_stations += 1;
             return;
         }
