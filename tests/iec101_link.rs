@@ -222,6 +222,61 @@ fn repeated_fcb_repeats_the_answer_without_taking_new_data() {
 }
 
 #[test]
+fn lenient_before_reset_and_with_a_master_starting_at_fcb_0() {
+    let now = Instant::now();
+    let mut link = new_link(unbalanced(), now);
+    let mut user = User::default();
+    user.class2.extend([vec![0xA1], vec![0xA2], vec![0xA3]]);
+    // No reset yet: the poll is served anyway.
+    assert_eq!(
+        send(&mut link, &mut user, now, &CLASS2_FCB0),
+        variable(0x08, 1, &[0xA1])
+    );
+    // After the reset the standard expects FCB = 1; FCB = 0 is taken as new, not ignored.
+    send(&mut link, &mut user, now, &RESET);
+    assert_eq!(
+        send(&mut link, &mut user, now, &CLASS2_FCB0),
+        variable(0x08, 1, &[0xA2])
+    );
+    // From then on the FCB rule holds: FCB = 0 again is a repetition.
+    assert_eq!(
+        send(&mut link, &mut user, now, &CLASS2_FCB0),
+        variable(0x08, 1, &[0xA2])
+    );
+    assert_eq!(
+        send(&mut link, &mut user, now, &CLASS2_FCB1),
+        variable(0x08, 1, &[0xA3])
+    );
+}
+
+#[test]
+fn two_octet_addresses_and_their_broadcast() {
+    let now = Instant::now();
+    let config = LinkConfig {
+        address: 0x0102,
+        address_size: AddressSize::Two,
+        ..unbalanced()
+    };
+    let mut link = new_link(config, now);
+    let mut user = User::default();
+    // Request link status to 0x0102: CS = 0x49 + 0x02 + 0x01 = 0x4C; answer C = 0x0B,
+    // CS = 0x0B + 0x02 + 0x01 = 0x0E.
+    assert_eq!(
+        send(
+            &mut link,
+            &mut user,
+            now,
+            &[0x10, 0x49, 0x02, 0x01, 0x4C, 0x16]
+        ),
+        [0x10, 0x0B, 0x02, 0x01, 0x0E, 0x16]
+    );
+    // SEND/NO REPLY to 0xFFFF: L = 1 + 2 + 1 = 4, CS = 0x44 + 0xFF + 0xFF + 0x67 = 0xA9.
+    let broadcast = [0x68, 0x04, 0x04, 0x68, 0x44, 0xFF, 0xFF, 0x67, 0xA9, 0x16];
+    assert!(send(&mut link, &mut user, now, &broadcast).is_empty());
+    assert_eq!(user.received, vec![vec![0x67]]);
+}
+
+#[test]
 fn repeated_user_data_is_delivered_once() {
     let now = Instant::now();
     let mut link = new_link(unbalanced(), now);
@@ -603,6 +658,34 @@ proptest! {
                 out.extend(send(&mut link, &mut user, now, c));
             }
             (out, events(&mut link), user.received)
+        };
+        prop_assert_eq!(run(&[&bytes[..at], &bytes[at..]]), run(&[&bytes]));
+    }
+
+    #[test]
+    fn balanced_link_never_panics_and_is_split_independent(
+        bytes in proptest::collection::vec(
+            prop_oneof![any::<u8>(), Just(0x10u8), Just(0x68), Just(0x16), Just(0xE5), Just(0x01)],
+            0..400,
+        ),
+        split in any::<prop::sample::Index>(),
+        ticks in 0u32..8,
+    ) {
+        let at = split.index(bytes.len() + 1);
+        let run = |chunks: &[&[u8]]| {
+            let t0 = Instant::now();
+            let mut link = new_link(balanced(), t0);
+            let mut user = User::default();
+            user.class1.push_back(vec![0x46]);
+            user.class2.push_back(vec![0x0D]);
+            let mut out = poll(&mut link, &mut user, t0);
+            for c in chunks {
+                out.extend(send(&mut link, &mut user, t0, c));
+            }
+            for i in 1..=ticks {
+                out.extend(poll(&mut link, &mut user, t0 + Duration::from_millis(700) * i));
+            }
+            (out, events(&mut link), user.received, link.next_timeout().map(|t| t - t0))
         };
         prop_assert_eq!(run(&[&bytes[..at], &bytes[at..]]), run(&[&bytes]));
     }

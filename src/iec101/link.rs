@@ -50,6 +50,11 @@ use super::ft12::{
 use crate::config::{Iec101, Iec101Mode};
 
 /// What the station application offers the link layer. The driver adapts the station to it.
+///
+/// An ASDU taken with `next_class1`/`next_class2` is the link's responsibility from then on
+/// (repeated on a repeated FCB, or resent after a balanced link failure). An empty ASDU, or
+/// one longer than [`max_asdu_len`] for the configured address size, is dropped and counted
+/// in [`LinkStats::oversize_asdus`].
 pub trait LinkUser {
     /// Class 1 data is waiting (responses, events, interrogation answers): sets ACD.
     fn class1_pending(&self) -> bool;
@@ -344,6 +349,7 @@ impl Link {
         out.append(&mut self.tx);
     }
 
+    /// The next event for the driver, oldest first.
     pub fn poll_event(&mut self) -> Option<LinkEvent> {
         self.events.pop_front()
     }
@@ -635,7 +641,13 @@ impl Link {
             return;
         }
         p.hold_until = None;
+        // Bounded so that an application yielding only unusable ASDUs cannot hang us.
+        let mut attempts = 0u8;
         let asdu = loop {
+            attempts = attempts.saturating_add(1);
+            if attempts > 16 {
+                return;
+            }
             let next = match p.asdu.take() {
                 Some(asdu) => Some(asdu),
                 None => user.next_class1().or_else(|| user.next_class2()),
