@@ -125,7 +125,12 @@ impl LinkConfig {
             .map_err(|_| LinkConfigError::AddressSize(block.link_address_size))?;
         let config = LinkConfig {
             mode: block.mode,
-            address: block.link_address,
+            // Without an address field the configured address has no meaning.
+            address: if address_size == AddressSize::Zero {
+                0
+            } else {
+                block.link_address
+            },
             address_size,
             ..LinkConfig::default()
         };

@@ -6,4 +6,5 @@
 //! `Instant`s and writes out what the link queues.
 
 pub mod ft12;
+pub mod line;
 pub mod link;
