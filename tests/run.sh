@@ -65,8 +65,8 @@ if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     ensure_apt python3-venv
 fi
 # socat: pseudo-terminal pairs for the IEC 101 tests; cmake (+ gcc, make) builds lib60870-C.
-# (later: mosquitto for MQTT tests)
-ensure_apt socat cmake gcc make
+# mosquitto: the MQTT broker of the mirror tests; openssl: their TLS certificates.
+ensure_apt socat cmake gcc make mosquitto openssl
 echo "ok"
 
 # ---------------------------------------------------------------- python venv
