@@ -63,7 +63,8 @@ fi
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     ensure_apt python3-venv
 fi
-# (later: socat for serial tests, mosquitto for MQTT tests)
+# socat: PTY pairs for the Modbus RTU test (tests/modbus_meter.rs). (later: mosquitto for MQTT)
+ensure_apt socat
 echo "ok"
 
 # ---------------------------------------------------------------- python venv
@@ -86,7 +87,8 @@ OCPP_SCHEMAS_DIR="$("$VENV/bin/python" -c 'import os, ocpp; print(os.path.dirnam
     || { echo "no OCPP schemas under $OCPP_SCHEMAS_DIR" >&2; exit 1; }
 export OCPP_SCHEMAS_DIR
 echo "OCPP_SCHEMAS_DIR=$OCPP_SCHEMAS_DIR"
-# tests/ocpp_commands.rs runs the `ocpp` package's charger simulator with this interpreter.
+# tests/ocpp_commands.rs runs the `ocpp` package's charger simulator with this interpreter,
+# tests/modbus_meter.rs the pymodbus meter simulator (tests/interop/modbus_meter_sim.py).
 export OCPP_TEST_PYTHON="$VENV/bin/python"
 
 # ---------------------------------------------------------------- rust

@@ -1,0 +1,488 @@
+//! One task per `[[meter]]`: connects (Modbus TCP or RTU), reads the planned registers every
+//! `poll_ms` on a fixed schedule and reports each poll as a [`MeterEvent`] (CONTRACT §3 "Meter
+//! points", §7 "Modbus").
+//!
+//! Failure handling: a refused connection, a timeout (`min(poll_ms, 3000)` ms per request),
+//! a Modbus exception or a value that does not decode makes the poll fail. After a timeout or
+//! transport error the connection is dropped (a late answer would otherwise be taken for the
+//! next request's) and reopened with exponential backoff, 0.5 s doubling to 30 s, reset by a
+//! good poll. While down the task still emits `Failed` once per poll interval, so the
+//! application sees staleness without a timer of its own. An exception keeps the connection:
+//! the device answered, it just refused the request.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::Utc;
+use thiserror::Error;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{timeout, Instant, MissedTickBehavior};
+use tokio_modbus::client::{Client, Context, Reader};
+use tokio_modbus::{ExceptionCode, Slave};
+use tokio_serial::{DataBits, SerialPortBuilderExt, StopBits};
+use tracing::{debug, info, warn};
+
+use super::registers::{DecodeError, PlanError, ReadFunction, ReadPlan, ReadRequest};
+use crate::config::{Meter, Parity};
+use crate::mapping::meter::{MeterEvent, MeterIndex};
+
+/// First reconnect delay after a failure.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
+/// Largest reconnect delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Slack allowed when comparing a tick with the scheduled reconnect time.
+const CONNECT_SLACK: Duration = Duration::from_millis(20);
+/// Upper bound of the per-request timeout (CONTRACT §7).
+pub const REQUEST_TIMEOUT_MAX: Duration = Duration::from_millis(3000);
+
+/// Why a poll failed. Its `Display` is the `error` text of [`MeterEvent::Failed`].
+#[derive(Debug, Error)]
+pub enum PollError {
+    #[error("meter has neither `tcp` nor `rtu` set")]
+    NoTransport,
+    #[error("cannot resolve {addr}: {source}")]
+    Resolve { addr: String, source: io::Error },
+    #[error("connect to {addr}: {source}")]
+    Connect { addr: String, source: io::Error },
+    #[error("connect to {addr}: no answer within {timeout_ms} ms")]
+    ConnectTimeout { addr: String, timeout_ms: u128 },
+    #[error("open {device}: {source}")]
+    SerialOpen {
+        device: String,
+        source: tokio_serial::Error,
+    },
+    #[error("not connected, next attempt in {retry_ms} ms (last error: {last})")]
+    Disconnected { retry_ms: u128, last: String },
+    #[error("read {count} registers at {address} (function {function:02}): no answer within {timeout_ms} ms")]
+    Timeout {
+        function: u8,
+        address: u16,
+        count: u16,
+        timeout_ms: u128,
+    },
+    #[error("read {count} registers at {address} (function {function:02}): Modbus exception {code:02X} ({exception})")]
+    Exception {
+        function: u8,
+        address: u16,
+        count: u16,
+        code: u8,
+        exception: ExceptionCode,
+    },
+    #[error("read {count} registers at {address} (function {function:02}): {source}")]
+    Transport {
+        function: u8,
+        address: u16,
+        count: u16,
+        source: tokio_modbus::Error,
+    },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("register map: {0}")]
+    Plan(#[from] PlanError),
+}
+
+impl PollError {
+    /// Whether the connection must be dropped and reopened: the peer or the line may be in an
+    /// unknown state (a late answer, half a frame), or gone.
+    fn needs_reconnect(&self) -> bool {
+        matches!(self, Self::Timeout { .. } | Self::Transport { .. })
+    }
+}
+
+/// The per-request timeout for a poll interval: `min(poll_ms, 3000)` ms.
+pub fn request_timeout(poll: Duration) -> Duration {
+    poll.min(REQUEST_TIMEOUT_MAX)
+}
+
+/// Exponential reconnect delay.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self { next: BACKOFF_MIN }
+    }
+    /// The delay to wait now; doubles the following one up to [`BACKOFF_MAX`].
+    fn step(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        d
+    }
+    fn reset(&mut self) {
+        self.next = BACKOFF_MIN;
+    }
+}
+
+/// Polls `meter` until `shutdown` turns true (or its sender is dropped) or the application
+/// drops `events`.
+///
+/// Every poll interval produces exactly one event: `Reading` with every configured measurand
+/// or `Failed` with the reason, also while the meter is unreachable.
+pub async fn run_meter(
+    index: MeterIndex,
+    meter: Meter,
+    events: mpsc::Sender<MeterEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let poll = Duration::from_millis(meter.poll_ms.max(1));
+    let name = meter.name.clone();
+    let plan = match ReadPlan::new(&meter.register) {
+        Ok(plan) => Some(plan),
+        Err(e) => {
+            // The config validator refuses such maps; if one slips through, the meter is
+            // reported as failing rather than taking the daemon down.
+            warn!(meter = %name, error = %e, "meter register map cannot be read; meter stays invalid");
+            None
+        }
+    };
+    let mut poller = Poller {
+        meter,
+        plan,
+        timeout: request_timeout(poll),
+        ctx: None,
+        backoff: Backoff::new(),
+        next_connect: Instant::now(),
+        last_error: None,
+        failures: 0,
+        dropped: 0,
+        parity_warned: false,
+    };
+
+    // Fixed schedule: ticks at start + n × poll. `Skip` keeps that phase when a poll
+    // overruns (a timeout can take a whole interval): the missed slot is skipped rather than
+    // fired late (`Delay` would shift every later poll, accumulating drift) or fired in a
+    // burst (`Burst`, the default, would send back-to-back requests to a struggling device).
+    let mut ticks = tokio::time::interval(poll);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    info!(meter = %name, transport = %poller.transport_name(), poll_ms = poll.as_millis() as u64, "meter poller started");
+
+    loop {
+        tokio::select! {
+            biased;
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+                continue;
+            }
+            _ = ticks.tick() => {}
+        }
+        // A poll can take up to a request timeout per request; shutdown must not wait for it.
+        let event = tokio::select! {
+            biased;
+            changed = shutdown.changed() => Err(changed.is_err() || *shutdown.borrow()),
+            event = poller.poll_once(index) => Ok(event),
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(true) => break,
+            Err(false) => {
+                // The poll was cancelled half way: the connection may have an answer in
+                // flight, so start afresh.
+                poller.ctx = None;
+                continue;
+            }
+        };
+        // `try_send`, not `send`: every event is a complete snapshot of the meter and a new
+        // one follows within one poll interval, so dropping one when the application queue is
+        // full loses nothing that the next one does not restore. Awaiting `send` would hold
+        // this meter's schedule hostage to the consumer (the skipped ticks then show up as
+        // jitter and stale timestamps), and a consumer stuck for good would freeze every
+        // meter's poll loop with it.
+        match events.try_send(event) {
+            Ok(()) => {
+                if poller.dropped > 0 {
+                    warn!(meter = %name, dropped = poller.dropped, "application queue accepted meter events again");
+                    poller.dropped = 0;
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if poller.dropped == 0 {
+                    warn!(meter = %name, "application queue full; dropping meter events until it drains");
+                }
+                poller.dropped += 1;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                debug!(meter = %name, "application gone; meter poller stops");
+                break;
+            }
+        }
+    }
+    if let Some(mut ctx) = poller.ctx.take() {
+        let _ = timeout(Duration::from_millis(100), ctx.disconnect()).await;
+    }
+    info!(meter = %name, "meter poller stopped");
+}
+
+struct Poller {
+    meter: Meter,
+    plan: Option<ReadPlan>,
+    timeout: Duration,
+    ctx: Option<Context>,
+    backoff: Backoff,
+    /// No connection attempt before this instant.
+    next_connect: Instant,
+    /// Text of the error that took the connection down, for `Disconnected`.
+    last_error: Option<String>,
+    /// Consecutive failed polls (0 = communicating).
+    failures: u64,
+    /// Events dropped because the application queue was full.
+    dropped: u64,
+    parity_warned: bool,
+}
+
+impl Poller {
+    fn transport_name(&self) -> String {
+        match (&self.meter.tcp, &self.meter.rtu) {
+            (Some(addr), _) => format!("tcp {addr}"),
+            (None, Some(dev)) => format!("rtu {dev} {} baud", self.meter.baud),
+            (None, None) => "none".into(),
+        }
+    }
+
+    /// One poll cycle: (re)connect if needed and allowed, read, decode.
+    async fn poll_once(&mut self, index: MeterIndex) -> MeterEvent {
+        let result = self.poll_inner().await;
+        let time = Utc::now();
+        match result {
+            Ok(reading) => {
+                if self.failures > 0 {
+                    info!(meter = %self.meter.name, failed_polls = self.failures, "meter communicating again");
+                }
+                self.failures = 0;
+                self.backoff.reset();
+                MeterEvent::Reading {
+                    meter: index,
+                    time,
+                    reading,
+                }
+            }
+            Err(e) => {
+                if e.needs_reconnect() {
+                    self.drop_connection(&e);
+                }
+                let error = e.to_string();
+                if self.failures == 0 {
+                    warn!(meter = %self.meter.name, %error, "meter poll failed");
+                } else {
+                    debug!(meter = %self.meter.name, %error, failed_polls = self.failures + 1, "meter poll failed");
+                }
+                self.failures += 1;
+                MeterEvent::Failed {
+                    meter: index,
+                    time,
+                    error,
+                }
+            }
+        }
+    }
+
+    async fn poll_inner(&mut self) -> Result<crate::mapping::meter::MeterReading, PollError> {
+        let Some(plan) = &self.plan else {
+            return Err(PollError::Plan(PlanError::Empty));
+        };
+        let plan = plan.clone();
+        if self.ctx.is_none() {
+            // A tick that lands a hair before the retry time counts as on time, or a backoff
+            // equal to the poll interval would always skip one more interval.
+            let now = Instant::now() + CONNECT_SLACK;
+            if now < self.next_connect {
+                return Err(PollError::Disconnected {
+                    retry_ms: (self.next_connect - now).as_millis(),
+                    last: self.last_error.clone().unwrap_or_default(),
+                });
+            }
+            match self.connect().await {
+                Ok(ctx) => {
+                    debug!(meter = %self.meter.name, "meter connected");
+                    self.ctx = Some(ctx);
+                }
+                Err(e) => {
+                    self.drop_connection(&e);
+                    return Err(e);
+                }
+            }
+        }
+        let Some(ctx) = self.ctx.as_mut() else {
+            return Err(PollError::NoTransport);
+        };
+        let mut responses = Vec::with_capacity(plan.requests().len());
+        for req in plan.requests() {
+            responses.push(read(ctx, req, self.timeout).await?);
+        }
+        Ok(plan.decode(&responses)?)
+    }
+
+    /// Forgets the connection and schedules the next attempt after the backoff delay.
+    fn drop_connection(&mut self, cause: &PollError) {
+        if self.ctx.take().is_some() {
+            info!(meter = %self.meter.name, error = %cause, "meter connection dropped; reconnecting with backoff");
+        }
+        let delay = self.backoff.step();
+        self.next_connect = Instant::now() + delay;
+        self.last_error = Some(cause.to_string());
+        debug!(meter = %self.meter.name, retry_ms = delay.as_millis() as u64, "next meter connection attempt scheduled");
+    }
+
+    async fn connect(&mut self) -> Result<Context, PollError> {
+        let slave = Slave(self.meter.unit_id);
+        if let Some(addr) = self.meter.tcp.clone() {
+            let stream = timeout(self.timeout, connect_tcp(&addr))
+                .await
+                .map_err(|_| PollError::ConnectTimeout {
+                    addr: addr.clone(),
+                    timeout_ms: self.timeout.as_millis(),
+                })??;
+            // Meters answer small requests; do not let Nagle hold our request back.
+            let _ = stream.set_nodelay(true);
+            Ok(tokio_modbus::client::tcp::attach_slave(stream, slave))
+        } else if let Some(device) = self.meter.rtu.clone() {
+            let port = self.open_serial(&device)?;
+            Ok(tokio_modbus::client::rtu::attach_slave(port, slave))
+        } else {
+            Err(PollError::NoTransport)
+        }
+    }
+
+    /// Opens the serial line with 8 data bits, 1 stop bit and the configured parity. A parity
+    /// the device refuses (a pseudo-terminal, some USB adapters) is a warning: the port is
+    /// opened without it (CONTRACT §2).
+    fn open_serial(&mut self, device: &str) -> Result<tokio_serial::SerialStream, PollError> {
+        let builder = |parity| {
+            tokio_serial::new(device, self.meter.baud)
+                .data_bits(DataBits::Eight)
+                .stop_bits(StopBits::One)
+                .parity(parity)
+        };
+        let parity = match self.meter.parity {
+            Parity::None => tokio_serial::Parity::None,
+            Parity::Even => tokio_serial::Parity::Even,
+            Parity::Odd => tokio_serial::Parity::Odd,
+        };
+        match builder(parity).open_native_async() {
+            Ok(port) => Ok(port),
+            Err(e) if parity != tokio_serial::Parity::None && is_setting_refused(&e) => {
+                if !self.parity_warned {
+                    warn!(meter = %self.meter.name, device, parity = ?self.meter.parity, error = %e,
+                        "serial device refuses the parity; opening it without parity");
+                    self.parity_warned = true;
+                }
+                builder(tokio_serial::Parity::None)
+                    .open_native_async()
+                    .map_err(|source| PollError::SerialOpen {
+                        device: device.to_string(),
+                        source,
+                    })
+            }
+            Err(source) => Err(PollError::SerialOpen {
+                device: device.to_string(),
+                source,
+            }),
+        }
+    }
+}
+
+/// Whether an open error is about a setting rather than the device being absent or busy.
+fn is_setting_refused(e: &tokio_serial::Error) -> bool {
+    use tokio_serial::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidInput | ErrorKind::Unknown => true,
+        ErrorKind::NoDevice => false,
+        ErrorKind::Io(kind) => !matches!(
+            kind,
+            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+        ),
+    }
+}
+
+/// Resolves `host:port` and connects to the first address that accepts.
+async fn connect_tcp(addr: &str) -> Result<TcpStream, PollError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|source| PollError::Resolve {
+            addr: addr.to_string(),
+            source,
+        })?
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for a in addrs {
+        match TcpStream::connect(a).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(PollError::Connect {
+        addr: addr.to_string(),
+        source: last,
+    })
+}
+
+/// One read request with its timeout.
+async fn read(
+    ctx: &mut Context,
+    req: &ReadRequest,
+    limit: Duration,
+) -> Result<Vec<u16>, PollError> {
+    let function = req.function.code();
+    let call = async {
+        match req.function {
+            ReadFunction::Holding => ctx.read_holding_registers(req.address, req.count).await,
+            ReadFunction::Input => ctx.read_input_registers(req.address, req.count).await,
+        }
+    };
+    match timeout(limit, call).await {
+        Err(_) => Err(PollError::Timeout {
+            function,
+            address: req.address,
+            count: req.count,
+            timeout_ms: limit.as_millis(),
+        }),
+        Ok(Err(source)) => Err(PollError::Transport {
+            function,
+            address: req.address,
+            count: req.count,
+            source,
+        }),
+        Ok(Ok(Err(exception))) => Err(PollError::Exception {
+            function,
+            address: req.address,
+            count: req.count,
+            code: u8::from(exception),
+            exception,
+        }),
+        Ok(Ok(Ok(words))) => Ok(words),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_thirty_seconds_and_resets() {
+        let mut b = Backoff::new();
+        let steps: Vec<u64> = (0..9).map(|_| b.step().as_millis() as u64).collect();
+        assert_eq!(
+            steps,
+            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
+        b.reset();
+        assert_eq!(b.step(), BACKOFF_MIN);
+    }
+
+    #[test]
+    fn request_timeout_is_poll_capped_at_three_seconds() {
+        assert_eq!(
+            request_timeout(Duration::from_millis(1000)),
+            Duration::from_millis(1000)
+        );
+        assert_eq!(
+            request_timeout(Duration::from_millis(10_000)),
+            Duration::from_millis(3000)
+        );
+    }
+}
