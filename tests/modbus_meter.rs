@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use ocpp809::config::{Measurand, Meter, MeterRegister, Parity, RegisterType, Unit, WordOrder};
 use ocpp809::mapping::meter::{MeterEvent, MeterReading};
-use ocpp809::modbus::run_meter;
+use ocpp809::modbus::{buses, run_bus, run_meter};
 
 const POLL_MS: u64 = 200;
 
@@ -260,8 +260,18 @@ impl Poller {
         let (tx, events) = mpsc::channel(64);
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        for (i, m) in meters.into_iter().enumerate() {
-            tasks.push(tokio::spawn(run_meter(i, m, tx.clone(), rx.clone())));
+        // As the runtime does: RTU meters on one device share a bus task.
+        for bus in buses(&meters) {
+            if let [(i, m)] = &bus[..] {
+                tasks.push(tokio::spawn(run_meter(
+                    *i,
+                    m.clone(),
+                    tx.clone(),
+                    rx.clone(),
+                )));
+            } else {
+                tasks.push(tokio::spawn(run_bus(bus, tx.clone(), rx.clone())));
+            }
         }
         let task = tokio::spawn(async move {
             for t in tasks {
@@ -496,9 +506,23 @@ async fn rtu_over_a_socat_pty_pair() {
     // Even parity: a PTY may refuse it; that must be a warning, not a failure.
     m.parity = Parity::Even;
     m.poll_ms = 500;
-    let mut poller = Poller::spawn(vec![m]);
+    // A second meter on the same RS-485 bus (unit id 2, its own poll interval): one task owns
+    // the port and polls both.
+    let mut m2 = m.clone();
+    m2.name = "rtu2".into();
+    m2.unit_id = 2;
+    m2.poll_ms = 300;
+    let mut poller = Poller::spawn(vec![m, m2]);
     let ev = poller
         .wait_for(Duration::from_secs(10), "RTU reading", is_reading(0))
+        .await;
+    assert_eq!(reading_of(&ev), expected());
+    let ev = poller
+        .wait_for(
+            Duration::from_secs(5),
+            "RTU reading of meter 2",
+            is_reading(1),
+        )
         .await;
     assert_eq!(reading_of(&ev), expected());
 

@@ -17,5 +17,5 @@
 pub mod poller;
 pub mod registers;
 
-pub use poller::{run_meter, PollError};
+pub use poller::{buses, run_bus, run_meter, PollError};
 pub use registers::{DecodeError, PlanError, ReadFunction, ReadPlan, ReadRequest};

@@ -18,8 +18,9 @@ use chrono::Utc;
 use thiserror::Error;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{timeout, Instant, MissedTickBehavior};
+use tokio::time::{timeout, Instant};
 use tokio_modbus::client::{Client, Context, Reader};
+use tokio_modbus::slave::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 use tokio_serial::{DataBits, SerialPortBuilderExt, StopBits};
 use tracing::{debug, info, warn};
@@ -117,8 +118,9 @@ impl Backoff {
     }
 }
 
-/// Polls `meter` until `shutdown` turns true (or its sender is dropped) or the application
-/// drops `events`.
+/// Polls one meter until `shutdown` turns true (or its sender is dropped) or the application
+/// drops `events`. For RTU meters that share a serial device use [`run_bus`] instead: a
+/// serial port is opened exclusively, so only one task may own it.
 ///
 /// Every poll interval produces exactly one event: `Reading` with every configured measurand
 /// or `Failed` with the reason, also while the meter is unreachable.
@@ -126,56 +128,75 @@ pub async fn run_meter(
     index: MeterIndex,
     meter: Meter,
     events: mpsc::Sender<MeterEvent>,
+    shutdown: watch::Receiver<bool>,
+) {
+    run_bus(vec![(index, meter)], events, shutdown).await;
+}
+
+/// Groups the configured meters by connection: each TCP meter alone, RTU meters by serial
+/// device (they share the RS-485 bus and its port). Run each group with [`run_bus`].
+pub fn buses(meters: &[Meter]) -> Vec<Vec<(MeterIndex, Meter)>> {
+    let mut groups: Vec<Vec<(MeterIndex, Meter)>> = Vec::new();
+    for (i, m) in meters.iter().enumerate() {
+        let shared = m.rtu.as_ref().and_then(|dev| {
+            groups
+                .iter_mut()
+                .find(|g| g.first().and_then(|(_, f)| f.rtu.as_ref()) == Some(dev))
+        });
+        match shared {
+            Some(group) => group.push((i, m.clone())),
+            None => groups.push(vec![(i, m.clone())]),
+        }
+    }
+    groups
+}
+
+/// Polls meters that share one connection (an RS-485 bus behind one serial port, or a single
+/// TCP meter), each on its own fixed schedule, one request at a time. The link settings
+/// (`tcp` / `rtu`, `baud`, `parity`) are taken from the first meter.
+pub async fn run_bus(
+    meters: Vec<(MeterIndex, Meter)>,
+    events: mpsc::Sender<MeterEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let poll = Duration::from_millis(meter.poll_ms.max(1));
-    let name = meter.name.clone();
-    let plan = match ReadPlan::new(&meter.register) {
-        Ok(plan) => Some(plan),
-        Err(e) => {
-            // The config validator refuses such maps; if one slips through, the meter is
-            // reported as failing rather than taking the daemon down.
-            warn!(meter = %name, error = %e, "meter register map cannot be read; meter stays invalid");
-            None
-        }
+    let Some((_, first)) = meters.first() else {
+        return;
     };
-    let mut poller = Poller {
-        meter,
-        plan,
-        timeout: request_timeout(poll),
-        ctx: None,
-        backoff: Backoff::new(),
-        next_connect: Instant::now(),
-        last_error: None,
-        failures: 0,
-        dropped: 0,
-        parity_warned: false,
-    };
+    let mut link = Link::new(first);
+    let start = Instant::now();
+    let mut states: Vec<MeterState> = meters
+        .into_iter()
+        .map(|(index, meter)| MeterState::new(index, meter, start))
+        .collect();
+    info!(link = %link.name, meters = states.len(), "meter poller started");
 
-    // Fixed schedule: ticks at start + n × poll. `Skip` keeps that phase when a poll
-    // overruns (a timeout can take a whole interval): the missed slot is skipped rather than
-    // fired late (`Delay` would shift every later poll, accumulating drift) or fired in a
-    // burst (`Burst`, the default, would send back-to-back requests to a struggling device).
-    let mut ticks = tokio::time::interval(poll);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    info!(meter = %name, transport = %poller.transport_name(), poll_ms = poll.as_millis() as u64, "meter poller started");
-
-    loop {
+    'run: loop {
+        // The meter due first. Fixed schedule per meter: slots at start + n × poll_ms. A poll
+        // that overruns its slot (a timeout can take a whole interval, and meters on one bus
+        // wait for each other) skips the missed slots rather than firing them late in a
+        // burst (tokio's `MissedTickBehavior::Skip`): the phase stays, no drift accumulates,
+        // and a struggling device does not get back-to-back requests.
+        let Some(next) = (0..states.len()).min_by_key(|&i| states[i].due) else {
+            break;
+        };
+        let due = states[next].due;
         tokio::select! {
             biased;
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
-                    break;
+                    break 'run;
                 }
-                continue;
+                continue 'run;
             }
-            _ = ticks.tick() => {}
+            _ = tokio::time::sleep_until(due) => {}
         }
+        let state = &mut states[next];
+        state.due = next_slot(state.due, state.poll, Instant::now());
         // A poll can take up to a request timeout per request; shutdown must not wait for it.
         let event = tokio::select! {
             biased;
             changed = shutdown.changed() => Err(changed.is_err() || *shutdown.borrow()),
-            event = poller.poll_once(index) => Ok(event),
+            event = state.poll_once(&mut link) => Ok(event),
         };
         let event = match event {
             Ok(event) => event,
@@ -183,70 +204,92 @@ pub async fn run_meter(
             Err(false) => {
                 // The poll was cancelled half way: the connection may have an answer in
                 // flight, so start afresh.
-                poller.ctx = None;
+                link.ctx = None;
                 continue;
             }
         };
         // `try_send`, not `send`: every event is a complete snapshot of the meter and a new
         // one follows within one poll interval, so dropping one when the application queue is
         // full loses nothing that the next one does not restore. Awaiting `send` would hold
-        // this meter's schedule hostage to the consumer (the skipped ticks then show up as
+        // the poll schedule hostage to the consumer (the skipped slots then show up as
         // jitter and stale timestamps), and a consumer stuck for good would freeze every
         // meter's poll loop with it.
         match events.try_send(event) {
             Ok(()) => {
-                if poller.dropped > 0 {
-                    warn!(meter = %name, dropped = poller.dropped, "application queue accepted meter events again");
-                    poller.dropped = 0;
+                if state.dropped > 0 {
+                    warn!(meter = %state.meter.name, dropped = state.dropped, "application queue accepted meter events again");
+                    state.dropped = 0;
                 }
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                if poller.dropped == 0 {
-                    warn!(meter = %name, "application queue full; dropping meter events until it drains");
+                if state.dropped == 0 {
+                    warn!(meter = %state.meter.name, "application queue full; dropping meter events until it drains");
                 }
-                poller.dropped += 1;
+                state.dropped += 1;
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                debug!(meter = %name, "application gone; meter poller stops");
+                debug!(link = %link.name, "application gone; meter poller stops");
                 break;
             }
         }
     }
-    if let Some(mut ctx) = poller.ctx.take() {
+    if let Some(mut ctx) = link.ctx.take() {
         let _ = timeout(Duration::from_millis(100), ctx.disconnect()).await;
     }
-    info!(meter = %name, "meter poller stopped");
+    info!(link = %link.name, "meter poller stopped");
 }
 
-struct Poller {
+/// The first slot after `now` on the grid `due + n × poll` (n ≥ 1).
+fn next_slot(due: Instant, poll: Duration, now: Instant) -> Instant {
+    let mut next = due + poll;
+    if next <= now {
+        let behind = (now - next).as_nanos() / poll.as_nanos().max(1);
+        next += poll * (behind as u32 + 1);
+    }
+    next
+}
+
+/// One meter's schedule, register plan and failure bookkeeping.
+struct MeterState {
+    index: MeterIndex,
     meter: Meter,
     plan: Option<ReadPlan>,
+    poll: Duration,
     timeout: Duration,
-    ctx: Option<Context>,
-    backoff: Backoff,
-    /// No connection attempt before this instant.
-    next_connect: Instant,
-    /// Text of the error that took the connection down, for `Disconnected`.
-    last_error: Option<String>,
+    due: Instant,
     /// Consecutive failed polls (0 = communicating).
     failures: u64,
     /// Events dropped because the application queue was full.
     dropped: u64,
-    parity_warned: bool,
 }
 
-impl Poller {
-    fn transport_name(&self) -> String {
-        match (&self.meter.tcp, &self.meter.rtu) {
-            (Some(addr), _) => format!("tcp {addr}"),
-            (None, Some(dev)) => format!("rtu {dev} {} baud", self.meter.baud),
-            (None, None) => "none".into(),
+impl MeterState {
+    fn new(index: MeterIndex, meter: Meter, start: Instant) -> Self {
+        let poll = Duration::from_millis(meter.poll_ms.max(1));
+        let plan = match ReadPlan::new(&meter.register) {
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                // The config validator refuses such maps; if one slips through, the meter is
+                // reported as failing rather than taking the daemon down.
+                warn!(meter = %meter.name, error = %e, "meter register map cannot be read; meter stays invalid");
+                None
+            }
+        };
+        Self {
+            index,
+            meter,
+            plan,
+            poll,
+            timeout: request_timeout(poll),
+            due: start,
+            failures: 0,
+            dropped: 0,
         }
     }
 
     /// One poll cycle: (re)connect if needed and allowed, read, decode.
-    async fn poll_once(&mut self, index: MeterIndex) -> MeterEvent {
-        let result = self.poll_inner().await;
+    async fn poll_once(&mut self, link: &mut Link) -> MeterEvent {
+        let result = self.poll_inner(link).await;
         let time = Utc::now();
         match result {
             Ok(reading) => {
@@ -254,17 +297,14 @@ impl Poller {
                     info!(meter = %self.meter.name, failed_polls = self.failures, "meter communicating again");
                 }
                 self.failures = 0;
-                self.backoff.reset();
+                link.backoff.reset();
                 MeterEvent::Reading {
-                    meter: index,
+                    meter: self.index,
                     time,
                     reading,
                 }
             }
             Err(e) => {
-                if e.needs_reconnect() {
-                    self.drop_connection(&e);
-                }
                 let error = e.to_string();
                 if self.failures == 0 {
                     warn!(meter = %self.meter.name, %error, "meter poll failed");
@@ -273,7 +313,7 @@ impl Poller {
                 }
                 self.failures += 1;
                 MeterEvent::Failed {
-                    meter: index,
+                    meter: self.index,
                     time,
                     error,
                 }
@@ -281,13 +321,72 @@ impl Poller {
         }
     }
 
-    async fn poll_inner(&mut self) -> Result<crate::mapping::meter::MeterReading, PollError> {
+    async fn poll_inner(
+        &mut self,
+        link: &mut Link,
+    ) -> Result<crate::mapping::meter::MeterReading, PollError> {
         let Some(plan) = &self.plan else {
             return Err(PollError::Plan(PlanError::Empty));
         };
-        let plan = plan.clone();
+        let ctx = link.connected(self.timeout).await?;
+        ctx.set_slave(Slave(self.meter.unit_id));
+        let mut responses = Vec::with_capacity(plan.requests().len());
+        for req in plan.requests() {
+            match read(ctx, req, self.timeout).await {
+                Ok(words) => responses.push(words),
+                Err(e) => {
+                    if e.needs_reconnect() {
+                        link.lost(&e);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(plan.decode(&responses)?)
+    }
+}
+
+/// The connection of a bus: a TCP stream or a serial port, with its reconnect backoff.
+struct Link {
+    name: String,
+    tcp: Option<String>,
+    rtu: Option<String>,
+    baud: u32,
+    parity: Parity,
+    ctx: Option<Context>,
+    backoff: Backoff,
+    /// No connection attempt before this instant.
+    next_connect: Instant,
+    /// Text of the error that took the connection down, for `Disconnected`.
+    last_error: Option<String>,
+    parity_warned: bool,
+}
+
+impl Link {
+    fn new(meter: &Meter) -> Self {
+        let name = match (&meter.tcp, &meter.rtu) {
+            (Some(addr), _) => format!("tcp {addr}"),
+            (None, Some(dev)) => format!("rtu {dev} {} baud", meter.baud),
+            (None, None) => format!("meter {} without transport", meter.name),
+        };
+        Self {
+            name,
+            tcp: meter.tcp.clone(),
+            rtu: meter.rtu.clone(),
+            baud: meter.baud,
+            parity: meter.parity,
+            ctx: None,
+            backoff: Backoff::new(),
+            next_connect: Instant::now(),
+            last_error: None,
+            parity_warned: false,
+        }
+    }
+
+    /// The open connection, opening it when none is open and the backoff allows.
+    async fn connected(&mut self, limit: Duration) -> Result<&mut Context, PollError> {
         if self.ctx.is_none() {
-            // A tick that lands a hair before the retry time counts as on time, or a backoff
+            // A slot that lands a hair before the retry time counts as on time, or a backoff
             // equal to the poll interval would always skip one more interval.
             let now = Instant::now() + CONNECT_SLACK;
             if now < self.next_connect {
@@ -296,51 +395,52 @@ impl Poller {
                     last: self.last_error.clone().unwrap_or_default(),
                 });
             }
-            match self.connect().await {
+            match self.connect(limit).await {
                 Ok(ctx) => {
-                    debug!(meter = %self.meter.name, "meter connected");
+                    debug!(link = %self.name, "meter link connected");
                     self.ctx = Some(ctx);
                 }
                 Err(e) => {
-                    self.drop_connection(&e);
+                    self.lost(&e);
                     return Err(e);
                 }
             }
         }
-        let Some(ctx) = self.ctx.as_mut() else {
-            return Err(PollError::NoTransport);
-        };
-        let mut responses = Vec::with_capacity(plan.requests().len());
-        for req in plan.requests() {
-            responses.push(read(ctx, req, self.timeout).await?);
-        }
-        Ok(plan.decode(&responses)?)
+        self.ctx.as_mut().ok_or(PollError::NoTransport)
     }
 
-    /// Forgets the connection and schedules the next attempt after the backoff delay.
-    fn drop_connection(&mut self, cause: &PollError) {
+    /// Forgets the connection. It is reopened after the backoff delay, except after a mere
+    /// timeout on a serial bus: there the port is fine and only one device is silent, so
+    /// the port is reopened (to drop a late answer) at once and the other devices on the
+    /// bus are not held back by the silent one's backoff.
+    fn lost(&mut self, cause: &PollError) {
         if self.ctx.take().is_some() {
-            info!(meter = %self.meter.name, error = %cause, "meter connection dropped; reconnecting with backoff");
+            debug!(link = %self.name, error = %cause, "meter link closed");
+        }
+        self.last_error = Some(cause.to_string());
+        if self.rtu.is_some() && matches!(cause, PollError::Timeout { .. }) {
+            self.next_connect = Instant::now();
+            return;
         }
         let delay = self.backoff.step();
         self.next_connect = Instant::now() + delay;
-        self.last_error = Some(cause.to_string());
-        debug!(meter = %self.meter.name, retry_ms = delay.as_millis() as u64, "next meter connection attempt scheduled");
+        info!(link = %self.name, error = %cause, retry_ms = delay.as_millis() as u64, "meter link down; reconnecting with backoff");
     }
 
-    async fn connect(&mut self) -> Result<Context, PollError> {
-        let slave = Slave(self.meter.unit_id);
-        if let Some(addr) = self.meter.tcp.clone() {
-            let stream = timeout(self.timeout, connect_tcp(&addr))
-                .await
-                .map_err(|_| PollError::ConnectTimeout {
+    async fn connect(&mut self, limit: Duration) -> Result<Context, PollError> {
+        // The unit id is set per request (`set_slave`); meters on one bus differ in it.
+        let slave = Slave(1);
+        if let Some(addr) = self.tcp.clone() {
+            let stream = timeout(limit, connect_tcp(&addr)).await.map_err(|_| {
+                PollError::ConnectTimeout {
                     addr: addr.clone(),
-                    timeout_ms: self.timeout.as_millis(),
-                })??;
+                    timeout_ms: limit.as_millis(),
+                }
+            })??;
             // Meters answer small requests; do not let Nagle hold our request back.
             let _ = stream.set_nodelay(true);
             Ok(tokio_modbus::client::tcp::attach_slave(stream, slave))
-        } else if let Some(device) = self.meter.rtu.clone() {
+        } else if let Some(device) = self.rtu.clone() {
             let port = self.open_serial(&device)?;
             Ok(tokio_modbus::client::rtu::attach_slave(port, slave))
         } else {
@@ -353,12 +453,12 @@ impl Poller {
     /// opened without it (CONTRACT §2).
     fn open_serial(&mut self, device: &str) -> Result<tokio_serial::SerialStream, PollError> {
         let builder = |parity| {
-            tokio_serial::new(device, self.meter.baud)
+            tokio_serial::new(device, self.baud)
                 .data_bits(DataBits::Eight)
                 .stop_bits(StopBits::One)
                 .parity(parity)
         };
-        let parity = match self.meter.parity {
+        let parity = match self.parity {
             Parity::None => tokio_serial::Parity::None,
             Parity::Even => tokio_serial::Parity::Even,
             Parity::Odd => tokio_serial::Parity::Odd,
@@ -367,7 +467,7 @@ impl Poller {
             Ok(port) => Ok(port),
             Err(e) if parity != tokio_serial::Parity::None && is_setting_refused(&e) => {
                 if !self.parity_warned {
-                    warn!(meter = %self.meter.name, device, parity = ?self.meter.parity, error = %e,
+                    warn!(link = %self.name, parity = ?self.parity, error = %e,
                         "serial device refuses the parity; opening it without parity");
                     self.parity_warned = true;
                 }
@@ -472,6 +572,52 @@ mod tests {
         );
         b.reset();
         assert_eq!(b.step(), BACKOFF_MIN);
+    }
+
+    #[test]
+    fn next_slot_keeps_the_phase_and_skips_missed_slots() {
+        let t0 = Instant::now();
+        let p = Duration::from_millis(1000);
+        // On time: the next slot.
+        assert_eq!(next_slot(t0, p, t0 + Duration::from_millis(3)), t0 + p);
+        // 2.5 intervals late: slots 1 and 2 are skipped, slot 3 keeps the phase.
+        assert_eq!(
+            next_slot(t0, p, t0 + Duration::from_millis(2500)),
+            t0 + 3 * p
+        );
+        // Exactly on a slot boundary: that slot is already past.
+        assert_eq!(next_slot(t0, p, t0 + 2 * p), t0 + 3 * p);
+    }
+
+    fn meter(name: &str, tcp: Option<&str>, rtu: Option<&str>) -> Meter {
+        Meter {
+            name: name.into(),
+            tcp: tcp.map(Into::into),
+            rtu: rtu.map(Into::into),
+            baud: 9600,
+            parity: Parity::None,
+            unit_id: 1,
+            poll_ms: 1000,
+            ioa_base: 900,
+            grid_meter: false,
+            register: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rtu_meters_on_one_device_share_a_bus_tcp_meters_do_not() {
+        let meters = [
+            meter("a", None, Some("/dev/ttyUSB0")),
+            meter("b", Some("10.0.0.1:502"), None),
+            meter("c", None, Some("/dev/ttyUSB1")),
+            meter("d", None, Some("/dev/ttyUSB0")),
+            meter("e", Some("10.0.0.1:502"), None),
+        ];
+        let groups: Vec<Vec<usize>> = buses(&meters)
+            .iter()
+            .map(|g| g.iter().map(|(i, _)| *i).collect())
+            .collect();
+        assert_eq!(groups, vec![vec![0, 3], vec![1], vec![2], vec![4]]);
     }
 
     #[test]
