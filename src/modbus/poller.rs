@@ -176,9 +176,7 @@ pub async fn run_bus(
         // wait for each other) skips the missed slots rather than firing them late in a
         // burst (tokio's `MissedTickBehavior::Skip`): the phase stays, no drift accumulates,
         // and a struggling device does not get back-to-back requests.
-        let Some(next) = (0..states.len()).min_by_key(|&i| states[i].due) else {
-            break;
-        };
+        let next = earliest(&states);
         let due = states[next].due;
         tokio::select! {
             biased;
@@ -237,6 +235,15 @@ pub async fn run_bus(
         let _ = timeout(Duration::from_millis(100), ctx.disconnect()).await;
     }
     info!(link = %link.name, "meter poller stopped");
+}
+
+/// Index of the meter due first (`states` is never empty here).
+fn earliest(states: &[MeterState]) -> usize {
+    states
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, s)| s.due)
+        .map_or(0, |(i, _)| i)
 }
 
 /// The first slot after `now` on the grid `due + n × poll` (n ≥ 1).
