@@ -549,3 +549,22 @@ async fn rtu_over_a_socat_pty_pair() {
     assert_eq!(reading_of(&ev), expected());
     poller.stop().await;
 }
+
+/// The ready-to-paste `[[meter]]` examples in docs/meters.md parse and validate.
+#[test]
+fn docs_meter_examples_are_valid_config() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/meters.md"))
+        .expect("read docs/meters.md");
+    let blocks: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 2, "two TOML examples expected");
+    for block in blocks {
+        let config = ocpp809::config::Config::from_toml_str(block, "docs/meters.md")
+            .unwrap_or_else(|e| panic!("example does not validate: {e}\n{block}"));
+        assert_eq!(config.meter.len(), 1);
+        assert_eq!(config.meter[0].register.len(), 4);
+    }
+}
