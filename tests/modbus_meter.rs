@@ -496,7 +496,11 @@ async fn rtu_over_a_socat_pty_pair() {
     let pair = socat(&a, &b);
     let regs = register_file("rtu");
     let b_str = b.display().to_string();
-    let (sim, _) = Sim::start(&python, &["--rtu", &b_str, "--baud", "19200"], &regs);
+    let (sim, _) = Sim::start(
+        &python,
+        &["--rtu", &b_str, "--baud", "19200", "--units", "1,2"],
+        &regs,
+    );
     let mut m = meter(
         "rtu",
         None,
@@ -512,6 +516,7 @@ async fn rtu_over_a_socat_pty_pair() {
     m2.name = "rtu2".into();
     m2.unit_id = 2;
     m2.poll_ms = 300;
+    let (m_first, m2_first) = (m.clone(), m2.clone());
     let mut poller = Poller::spawn(vec![m, m2]);
     let ev = poller
         .wait_for(Duration::from_secs(10), "RTU reading", is_reading(0))
@@ -525,6 +530,41 @@ async fn rtu_over_a_socat_pty_pair() {
         )
         .await;
     assert_eq!(reading_of(&ev), expected());
+
+    // A third meter on the bus (unit id 3) that the simulator does not answer: it fails
+    // by timeout every poll while the other two keep reading on schedule.
+    poller.stop().await;
+    let mut m3 = m_first.clone();
+    m3.name = "absent".into();
+    m3.unit_id = 3;
+    let mut poller = Poller::spawn(vec![m_first.clone(), m2_first.clone(), m3]);
+    poller
+        .wait_for(
+            Duration::from_secs(5),
+            "timeout of the absent unit",
+            failed_with(2, "no answer within 500 ms"),
+        )
+        .await;
+    let since = Instant::now();
+    let mut good = [0usize; 2];
+    while since.elapsed() < Duration::from_secs(3) {
+        match tokio::time::timeout(Duration::from_secs(2), poller.events.recv()).await {
+            Ok(Some(MeterEvent::Reading { meter, .. })) if meter < 2 => good[meter] += 1,
+            Ok(Some(MeterEvent::Reading { meter, .. })) => {
+                panic!("unit 3 answered (meter {meter})")
+            }
+            Ok(Some(MeterEvent::Failed { meter, error, .. })) => {
+                assert_eq!(meter, 2, "meter {meter} failed: {error}")
+            }
+            Ok(None) | Err(_) => panic!("no events on the bus"),
+        }
+    }
+    // 3 s at 500 ms and 300 ms, less the slots skipped while unit 3 holds the bus for its
+    // 500 ms timeout: each good meter must still read most of the time.
+    assert!(
+        good[0] >= 3 && good[1] >= 3,
+        "readings on the shared bus: {good:?}"
+    );
 
     // The device disappears (like an unplugged USB adapter): failures, no crash; when it
     // comes back under the same name the poller reopens it.

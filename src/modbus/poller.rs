@@ -260,7 +260,7 @@ fn next_slot(due: Instant, poll: Duration, now: Instant) -> Instant {
 struct MeterState {
     index: MeterIndex,
     meter: Meter,
-    plan: Option<ReadPlan>,
+    plan: Result<ReadPlan, PlanError>,
     poll: Duration,
     timeout: Duration,
     due: Instant,
@@ -273,15 +273,12 @@ struct MeterState {
 impl MeterState {
     fn new(index: MeterIndex, meter: Meter, start: Instant) -> Self {
         let poll = Duration::from_millis(meter.poll_ms.max(1));
-        let plan = match ReadPlan::new(&meter.register) {
-            Ok(plan) => Some(plan),
-            Err(e) => {
-                // The config validator refuses such maps; if one slips through, the meter is
-                // reported as failing rather than taking the daemon down.
-                warn!(meter = %meter.name, error = %e, "meter register map cannot be read; meter stays invalid");
-                None
-            }
-        };
+        let plan = ReadPlan::new(&meter.register);
+        if let Err(e) = &plan {
+            // The config validator refuses such maps; if one slips through, the meter is
+            // reported as failing rather than taking the daemon down.
+            warn!(meter = %meter.name, error = %e, "meter register map cannot be read; meter stays invalid");
+        }
         Self {
             index,
             meter,
@@ -332,9 +329,7 @@ impl MeterState {
         &mut self,
         link: &mut Link,
     ) -> Result<crate::mapping::meter::MeterReading, PollError> {
-        let Some(plan) = &self.plan else {
-            return Err(PollError::Plan(PlanError::Empty));
-        };
+        let plan = self.plan.as_ref().map_err(|e| PollError::Plan(e.clone()))?;
         let ctx = link.connected(self.timeout).await?;
         ctx.set_slave(Slave(self.meter.unit_id));
         let mut responses = Vec::with_capacity(plan.requests().len());

@@ -4,7 +4,7 @@ Serves input registers (function 04) and holding registers (function 03) with va
 JSON file, over Modbus TCP or Modbus RTU on a serial device (e.g. one end of a socat PTY pair).
 
     modbus_meter_sim.py --tcp 127.0.0.1:0 --registers regs.json
-    modbus_meter_sim.py --rtu /tmp/ptyB --baud 9600 --registers regs.json
+    modbus_meter_sim.py --rtu /tmp/ptyB --baud 9600 --registers regs.json --units 1,2
 
 regs.json: {"input": {"52": [17254, 32768], ...}, "holding": {"0": [1, 2]}}
 (0-based start address -> list of 16-bit words; any address not listed reads as 0).
@@ -91,6 +91,10 @@ async def main() -> None:
     parser.add_argument("--baud", type=int, default=9600)
     parser.add_argument("--parity", default="N", choices=["N", "E", "O"])
     parser.add_argument("--registers", help="JSON file with the register contents")
+    parser.add_argument(
+        "--units",
+        help="comma-separated unit ids to answer (default: every id); others get no answer",
+    )
     args = parser.parse_args()
 
     registers = {}
@@ -98,7 +102,13 @@ async def main() -> None:
         with open(args.registers, encoding="utf-8") as f:
             registers = json.load(f)
     device = MeterContext(registers)
-    context = ModbusServerContext(devices=device, single=True)
+    if args.units:
+        # One shared register image, answered only under these unit ids: a request for any
+        # other id is ignored, like a meter missing from the bus.
+        ids = [int(u) for u in args.units.split(",")]
+        context = ModbusServerContext(devices={u: device for u in ids}, single=False)
+    else:
+        context = ModbusServerContext(devices=device, single=True)
 
     if args.tcp:
         host, port = args.tcp.rsplit(":", 1)
@@ -108,7 +118,12 @@ async def main() -> None:
             with socket.socket() as s:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
-        server = ModbusTcpServer(context, framer=FramerType.SOCKET, address=(host, port))
+        server = ModbusTcpServer(
+            context,
+            framer=FramerType.SOCKET,
+            address=(host, port),
+            ignore_missing_devices=True,
+        )
         banner = f"LISTENING {port}"
     elif args.rtu:
         server = ModbusSerialServer(
@@ -119,6 +134,8 @@ async def main() -> None:
             bytesize=8,
             parity=args.parity,
             stopbits=1,
+            # An absent unit stays silent, as on a real bus (not exception 0B).
+            ignore_missing_devices=True,
         )
         banner = "READY"
     else:
