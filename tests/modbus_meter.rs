@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use ocpp809::config::{Measurand, Meter, MeterRegister, Parity, RegisterType, Unit, WordOrder};
 use ocpp809::mapping::meter::{MeterEvent, MeterReading};
-use ocpp809::modbus::{buses, run_bus, run_meter};
+use ocpp809::modbus::run_meters;
 
 const POLL_MS: u64 = 200;
 
@@ -259,25 +259,8 @@ impl Poller {
             .try_init();
         let (tx, events) = mpsc::channel(64);
         let (shutdown, rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        // As the runtime does: RTU meters on one device share a bus task.
-        for bus in buses(&meters) {
-            if let [(i, m)] = &bus[..] {
-                tasks.push(tokio::spawn(run_meter(
-                    *i,
-                    m.clone(),
-                    tx.clone(),
-                    rx.clone(),
-                )));
-            } else {
-                tasks.push(tokio::spawn(run_bus(bus, tx.clone(), rx.clone())));
-            }
-        }
-        let task = tokio::spawn(async move {
-            for t in tasks {
-                let _ = t.await;
-            }
-        });
+        // As the runtime does: one task per connection, RTU meters on one device share one.
+        let task = tokio::spawn(run_meters(meters, tx, rx));
         Poller {
             events,
             shutdown,

@@ -11,11 +11,13 @@
 //!
 //! - [`registers`] is pure: decoding the words of one register (u16/i16/u32/i32/f32/u64, either
 //!   word order) into W, Wh, A or V, and planning the fewest read requests for a meter.
-//! - [`poller`] owns the I/O: one task per meter ([`run_meter`]), fixed poll schedule, request
-//!   timeout `min(poll_ms, 3000)` ms, reconnect with backoff (CONTRACT §7 "Modbus").
+//! - [`poller`] owns the I/O: one task per connection — a TCP meter, or an RS-485 bus whose
+//!   RTU meters share a serial port ([`run_meters`] groups them with [`buses`]; [`run_bus`],
+//!   [`run_meter`]) — with a fixed poll schedule per meter, request timeout
+//!   `min(poll_ms, 3000)` ms and reconnect with backoff (CONTRACT §7 "Modbus").
 
 pub mod poller;
 pub mod registers;
 
-pub use poller::{buses, run_bus, run_meter, PollError};
+pub use poller::{buses, run_bus, run_meter, run_meters, PollError};
 pub use registers::{DecodeError, PlanError, ReadFunction, ReadPlan, ReadRequest};

@@ -133,6 +133,25 @@ pub async fn run_meter(
     run_bus(vec![(index, meter)], events, shutdown).await;
 }
 
+/// Polls every configured meter (`meters[i]` reports as meter index `i`) until shutdown: one
+/// task per [`buses`] group. Returns when every task has ended.
+pub async fn run_meters(
+    meters: Vec<Meter>,
+    events: mpsc::Sender<MeterEvent>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for bus in buses(&meters) {
+        tasks.spawn(run_bus(bus, events.clone(), shutdown.clone()));
+    }
+    drop(events);
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            warn!(error = %e, "meter poller task ended abnormally");
+        }
+    }
+}
+
 /// Groups the configured meters by connection: each TCP meter alone, RTU meters by serial
 /// device (they share the RS-485 bus and its port). Run each group with [`run_bus`].
 pub fn buses(meters: &[Meter]) -> Vec<Vec<(MeterIndex, Meter)>> {
@@ -251,7 +270,12 @@ fn next_slot(due: Instant, poll: Duration, now: Instant) -> Instant {
     let mut next = due + poll;
     if next <= now {
         let behind = (now - next).as_nanos() / poll.as_nanos().max(1);
-        next += poll * (behind as u32 + 1);
+        // Far behind (a suspended machine, an absurd poll_ms): restart the grid from now.
+        next = u32::try_from(behind + 1)
+            .ok()
+            .and_then(|n| poll.checked_mul(n))
+            .and_then(|d| next.checked_add(d))
+            .unwrap_or(now + poll);
     }
     next
 }
