@@ -190,6 +190,9 @@ pub async fn run_bus(
     info!(link = %link.name, meters = states.len(), "meter poller started");
 
     'run: loop {
+        if *shutdown.borrow() {
+            break;
+        }
         // The meter due first. Fixed schedule per meter: slots at start + n × poll_ms. A poll
         // that overruns its slot (a timeout can take a whole interval, and meters on one bus
         // wait for each other) skips the missed slots rather than firing them late in a
