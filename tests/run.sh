@@ -89,7 +89,8 @@ OCPP_SCHEMAS_DIR="$("$VENV/bin/python" -c 'import os, ocpp; print(os.path.dirnam
     || { echo "no OCPP schemas under $OCPP_SCHEMAS_DIR" >&2; exit 1; }
 export OCPP_SCHEMAS_DIR
 echo "OCPP_SCHEMAS_DIR=$OCPP_SCHEMAS_DIR"
-# tests/ocpp_commands.rs runs the `ocpp` package's charger simulator with this interpreter.
+# tests/ocpp_commands.rs runs the `ocpp` package's charger simulator with this interpreter,
+# tests/modbus_meter.rs the pymodbus meter simulator (tests/interop/modbus_meter_sim.py).
 export OCPP_TEST_PYTHON="$VENV/bin/python"
 
 # ---------------------------------------------------------------- IEC 101 master peer
