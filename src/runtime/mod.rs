@@ -35,6 +35,8 @@ const APPLICATION_QUEUE: usize = 1024;
 const CHARGER_EVENT_QUEUE: usize = 4096;
 /// Meter readings waiting for the application task.
 const METER_EVENT_QUEUE: usize = 256;
+/// Reports waiting for the MQTT mirror, which buffers them itself while the broker is away.
+const TELEMETRY_QUEUE: usize = 8192;
 /// Concurrent WebSocket connections (chargers plus handshakes in progress).
 const MAX_OCPP_CONNECTIONS: usize = 10_000;
 /// Events kept per master (and while no master is active) before the oldest is dropped.
@@ -52,6 +54,8 @@ pub enum RuntimeError {
         address: String,
         source: std::io::Error,
     },
+    #[error("MQTT: {0}")]
+    Mqtt(#[from] crate::mqtt::MqttError),
     #[error("state store: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("the process image cannot be built: {0}")]
@@ -161,6 +165,12 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     // The store creates the directory and names it in its errors.
     let state_dir = PathBuf::from(&config.station.state_dir);
 
+    // Certificate files are read now, so a wrong path stops the start with its name.
+    let mqtt_settings = config
+        .mqtt
+        .enabled
+        .then(|| crate::mqtt::MqttSettings::from_config(&config.mqtt, &config.station))
+        .transpose()?;
     let points = PointList::from_config(&config);
     let mut station = Station::new(station_config(&config));
     station.add_points(points.specs(), None)?;
@@ -222,41 +232,80 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     info!(ocpp = %ocpp_listen, versions = ?config.ocpp.versions, "OCPP central system listening");
     let router = Router::default();
     let (charger_tx, charger_rx) = mpsc::channel(CHARGER_EVENT_QUEUE);
-    let iec104 = tokio::spawn(server::serve(
-        listener,
-        settings,
-        station.clone(),
-        app_tx,
-        shutdown.clone(),
+    let mut tasks: Vec<(String, tokio::task::JoinHandle<()>)> = Vec::new();
+    for block in &config.iec101 {
+        tasks.push((
+            format!("IEC 101 line {}", block.device),
+            tokio::spawn(crate::iec101::line::serve_line(
+                block.clone(),
+                station.clone(),
+                app_tx.clone(),
+                shutdown.clone(),
+            )),
+        ));
+    }
+    tasks.push((
+        "IEC 104 server".into(),
+        tokio::spawn(server::serve(
+            listener,
+            settings,
+            station.clone(),
+            app_tx,
+            shutdown.clone(),
+        )),
     ));
-    let ocpp = tokio::spawn(ocpp_server::serve(
-        ocpp_listener,
-        ocpp_server::ServerSettings {
-            transaction_ids,
-            ..ocpp_settings(&config)
-        },
-        router.clone(),
-        charger_tx,
-        shutdown.clone(),
+    tasks.push((
+        "OCPP server".into(),
+        tokio::spawn(ocpp_server::serve(
+            ocpp_listener,
+            ocpp_server::ServerSettings {
+                transaction_ids,
+                ..ocpp_settings(&config)
+            },
+            router.clone(),
+            charger_tx,
+            shutdown.clone(),
+        )),
     ));
+    let (meter_tx, meter_rx) = mpsc::channel(METER_EVENT_QUEUE);
+    if !config.meter.is_empty() {
+        // One task per connection: RTU meters on one bus share their port.
+        tasks.push((
+            "Modbus meters".into(),
+            tokio::spawn(crate::modbus::run_meters(
+                config.meter.clone(),
+                meter_tx.clone(),
+                shutdown.clone(),
+            )),
+        ));
+    }
+    // Without meters the channel closes and the application stops listening to it.
+    drop(meter_tx);
+    let telemetry = match mqtt_settings {
+        Some(settings) => {
+            let (telemetry_tx, telemetry_rx) = mpsc::channel(TELEMETRY_QUEUE);
+            tasks.push((
+                "MQTT mirror".into(),
+                tokio::spawn(crate::mqtt::run(settings, telemetry_rx, shutdown.clone())),
+            ));
+            Some(telemetry_tx)
+        }
+        None => None,
+    };
     let application = Application {
         engine,
         station,
         router,
         persistence,
-        telemetry: application::TelemetryOut::new(None),
+        telemetry: application::TelemetryOut::new(telemetry),
     };
-    let (meter_tx, meter_rx) = mpsc::channel(METER_EVENT_QUEUE);
-    // Pollers are started below; with none the channel just closes.
-    drop(meter_tx);
-    let app = tokio::spawn(application.run(app_rx, charger_rx, meter_rx, shutdown));
-    for (name, task) in [
-        ("IEC 104 server", iec104),
-        ("OCPP server", ocpp),
-        ("application", app),
-    ] {
+    tasks.push((
+        "application".into(),
+        tokio::spawn(application.run(app_rx, charger_rx, meter_rx, shutdown)),
+    ));
+    for (name, task) in tasks {
         if let Err(error) = task.await {
-            warn!(%error, task = name, "task ended abnormally");
+            warn!(%error, task = %name, "task ended abnormally");
         }
     }
     info!("ocpp809 stopped");
