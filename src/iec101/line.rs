@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
-use tokio_serial::{DataBits, SerialPortBuilderExt, SerialStream, StopBits};
+use tokio_serial::{
+    ClearBuffer, DataBits, SerialPort, SerialPortBuilderExt, SerialStream, StopBits,
+};
 use tracing::{debug, info, warn};
 
 use super::ft12::max_asdu_len;
@@ -59,6 +61,11 @@ pub async fn serve_line(
         }
         match open(&block) {
             Ok(port) => {
+                // Whatever the device buffered before we opened it is stale (requests nobody
+                // answered): answering it now would confuse the master.
+                if let Err(error) = port.clear(ClearBuffer::Input) {
+                    debug!(device = %block.device, %error, "cannot discard stale input");
+                }
                 info!(device = %block.device, baud = block.baud, mode = ?block.mode, "IEC 101 line open");
                 delay = REOPEN_FIRST;
                 failures = 0;

@@ -259,3 +259,29 @@ def test_two_101_lines_with_their_own_common_address_serve_the_same_points(
     assert r2.actterm is not None and all(a.ca == 7 for a in r2.frames), r2.describe()
     assert gi_types(r2) == gi_types(r1)
     assert d.alive()
+
+
+# ---------------------------------------------------------------- (g) device disappears
+
+def test_the_line_is_reopened_after_the_device_disappears(make_daemon, serial_pair,
+                                                          make_iec101_master):
+    """A USB adapter unplugged: the port fails, the daemon logs it and reopens the device with
+    backoff once it is back — no crash, and the master gets a complete GI again."""
+    d = make_daemon(extra={"iec101": [line(serial_pair.b)]})
+    m = make_iec101_master(serial_pair.a, mode="unbalanced", link_address=LINK_ADDRESS,
+                           link_address_size=1)
+    m.wait_link("available", 20)
+    m.stop()
+    serial_pair.stop()                      # both pseudo-terminals vanish
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "reopening" not in d.log_text():
+        time.sleep(0.1)
+    assert "reopening" in d.log_text(), d.log_tail(40)
+    time.sleep(1.5)                          # a retry or two against the missing device
+    assert d.alive(), d.log_tail(40)
+    serial_pair.start()
+    m2 = make_iec101_master(serial_pair.a, mode="unbalanced", link_address=LINK_ADDRESS,
+                            link_address_size=1)
+    m2.wait_link("available", 40)
+    assert_complete_gi(m2.gi(), "GI after the device came back")
+    assert d.alive()
