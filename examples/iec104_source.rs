@@ -222,6 +222,7 @@ async fn main() -> Result<()> {
         station.clone(),
         app_tx,
         shutdown_rx,
+        ocpp809::health::Heartbeat::detached(),
     ));
     eprintln!(
         "iec104_source: listening on {} ({} {:?} points, k={} w={}, high water {high_water})",

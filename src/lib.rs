@@ -9,6 +9,7 @@
 
 pub mod asdu;
 pub mod config;
+pub mod health;
 pub mod iec101;
 pub mod iec104;
 pub mod mapping;

@@ -12,6 +12,11 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::warn;
 
+use crate::health::Heartbeat;
+
+/// Loops that wait for events beat at least this often (see [`crate::health`]).
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
+
 /// Accepts until `shutdown` turns true. `start` turns an accepted connection into its
 /// task, or refuses it with `None` (the stream is then dropped, closing it).
 pub async fn accept_loop<F, Fut>(
@@ -19,6 +24,7 @@ pub async fn accept_loop<F, Fut>(
     service: &'static str,
     max_connections: usize,
     mut shutdown: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
     mut start: F,
 ) where
     F: FnMut(TcpStream, SocketAddr, watch::Receiver<bool>) -> Option<Fut>,
@@ -26,7 +32,9 @@ pub async fn accept_loop<F, Fut>(
 {
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut connections = JoinSet::new();
+    let mut alive = tokio::time::interval(HEARTBEAT_PERIOD);
     loop {
+        heartbeat.beat();
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -48,6 +56,7 @@ pub async fn accept_loop<F, Fut>(
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = alive.tick() => {}
             _ = shutdown.changed() => break,
         }
     }

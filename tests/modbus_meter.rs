@@ -260,7 +260,12 @@ impl Poller {
         let (tx, events) = mpsc::channel(64);
         let (shutdown, rx) = watch::channel(false);
         // As the runtime does: one task per connection, RTU meters on one device share one.
-        let task = tokio::spawn(run_meters(meters, tx, rx));
+        let task = tokio::spawn(run_meters(
+            meters,
+            tx,
+            rx,
+            ocpp809::health::Health::default(),
+        ));
         Poller {
             events,
             shutdown,

@@ -404,6 +404,7 @@ async fn run(python: &str, version: Version) {
         router.clone(),
         events_tx,
         shutdown_rx,
+        ocpp809::health::Heartbeat::detached(),
     ));
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sim_charger.py");

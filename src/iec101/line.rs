@@ -26,7 +26,8 @@ use super::ft12::max_asdu_len;
 use super::link::{Link, LinkConfig, LinkEvent, LinkUser};
 use crate::asdu::AsduParams;
 use crate::config::{Iec101, Iec101Mode, Parity};
-use crate::net::sleep_until;
+use crate::health::Heartbeat;
+use crate::net::{sleep_until, HEARTBEAT_PERIOD};
 use crate::station::{DataClass, LinkProfile, SessionId, Station, StationHandle, ToApplication};
 
 /// A line whose master sent nothing for this long stops receiving events (they wait in the
@@ -44,6 +45,7 @@ pub async fn serve_line(
     station: StationHandle,
     application: mpsc::Sender<ToApplication>,
     mut shutdown: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
 ) {
     let link_config = match LinkConfig::from_block(&block) {
         Ok(config) => config,
@@ -73,6 +75,7 @@ pub async fn serve_line(
                     block: &block,
                     station: &station,
                     application: &application,
+                    heartbeat: &heartbeat,
                 };
                 match line.run(port, link_config, &mut shutdown).await {
                     Ok(()) => return,
@@ -91,9 +94,15 @@ pub async fn serve_line(
                 }
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.changed() => return,
+        let reopen_at = tokio::time::Instant::now() + delay;
+        let mut alive = tokio::time::interval(HEARTBEAT_PERIOD);
+        loop {
+            heartbeat.beat();
+            tokio::select! {
+                _ = tokio::time::sleep_until(reopen_at) => break,
+                _ = alive.tick() => {}
+                _ = shutdown.changed() => return,
+            }
         }
         delay = (delay * 2).min(REOPEN_MAX);
     }
@@ -176,6 +185,7 @@ struct Line<'a> {
     block: &'a Iec101,
     station: &'a StationHandle,
     application: &'a mpsc::Sender<ToApplication>,
+    heartbeat: &'a Heartbeat,
 }
 
 impl Line<'_> {
@@ -234,9 +244,10 @@ impl Line<'_> {
         let mut heard: Option<Instant> = None;
         let mut last_input: Option<Instant> = None;
         let gap = idle_gap(self.block.baud);
-        let mut idle_check = tokio::time::interval(Duration::from_secs(1));
+        let mut idle_check = tokio::time::interval(HEARTBEAT_PERIOD);
         idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.heartbeat.beat();
             self.step(link, session, |link, user| link.poll(Instant::now(), user));
             link.poll_transmit(&mut output);
             if !output.is_empty() {

@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 use super::apci::MAX_ASDU_LEN;
 use super::link::{Link, LinkConfig, LinkEvent};
 use crate::asdu::AsduParams;
+use crate::health::Heartbeat;
 use crate::net::sleep_until;
 use crate::station::{LinkProfile, StationHandle, ToApplication};
 
@@ -34,6 +35,7 @@ pub async fn serve(
     station: StationHandle,
     application: mpsc::Sender<ToApplication>,
     shutdown: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
 ) {
     let max_masters = settings.max_masters;
     crate::net::accept_loop(
@@ -41,6 +43,7 @@ pub async fn serve(
         "IEC 104",
         max_masters,
         shutdown,
+        heartbeat,
         |stream, peer, shutdown| {
             if !settings.allowed_masters.is_empty()
                 && !settings.allowed_masters.contains(&peer.ip())

@@ -27,6 +27,7 @@ use tracing::{debug, info, warn};
 
 use super::registers::{DecodeError, PlanError, ReadFunction, ReadPlan, ReadRequest};
 use crate::config::{Meter, Parity};
+use crate::health::{Health, Heartbeat};
 use crate::mapping::meter::{MeterEvent, MeterIndex};
 
 /// First reconnect delay after a failure.
@@ -130,7 +131,13 @@ pub async fn run_meter(
     events: mpsc::Sender<MeterEvent>,
     shutdown: watch::Receiver<bool>,
 ) {
-    run_bus(vec![(index, meter)], events, shutdown).await;
+    run_bus(
+        vec![(index, meter)],
+        events,
+        shutdown,
+        Heartbeat::detached(),
+    )
+    .await;
 }
 
 /// Polls every configured meter (`meters[i]` reports as meter index `i`) until shutdown: one
@@ -139,10 +146,12 @@ pub async fn run_meters(
     meters: Vec<Meter>,
     events: mpsc::Sender<MeterEvent>,
     shutdown: watch::Receiver<bool>,
+    health: Health,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
     for bus in buses(&meters) {
-        tasks.spawn(run_bus(bus, events.clone(), shutdown.clone()));
+        let heartbeat = health.register(bus_name(&bus), longest_cycle(&bus));
+        tasks.spawn(run_bus(bus, events.clone(), shutdown.clone(), heartbeat));
     }
     drop(events);
     while let Some(done) = tasks.join_next().await {
@@ -150,6 +159,29 @@ pub async fn run_meters(
             warn!(error = %e, "meter poller task ended abnormally");
         }
     }
+}
+
+fn bus_name(bus: &[(MeterIndex, Meter)]) -> String {
+    let names: Vec<&str> = bus.iter().map(|(_, m)| m.name.as_str()).collect();
+    format!("Modbus meters {}", names.join(", "))
+}
+
+/// The longest a bus loop can take to turn: the longest poll interval, plus every request
+/// of every meter on the bus timing out once (a silent RS-485 bus).
+fn longest_cycle(bus: &[(MeterIndex, Meter)]) -> Duration {
+    let interval = bus
+        .iter()
+        .map(|(_, m)| Duration::from_millis(m.poll_ms))
+        .max()
+        .unwrap_or_default();
+    let requests: Duration = bus
+        .iter()
+        .map(|(_, m)| {
+            request_timeout(Duration::from_millis(m.poll_ms))
+                * u32::try_from(m.register.len()).unwrap_or(u32::MAX)
+        })
+        .sum();
+    interval + requests
 }
 
 /// Groups the configured meters by connection: each TCP meter alone, RTU meters by serial
@@ -177,6 +209,7 @@ pub async fn run_bus(
     meters: Vec<(MeterIndex, Meter)>,
     events: mpsc::Sender<MeterEvent>,
     mut shutdown: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
 ) {
     let Some((_, first)) = meters.first() else {
         return;
@@ -190,6 +223,7 @@ pub async fn run_bus(
     info!(link = %link.name, meters = states.len(), "meter poller started");
 
     'run: loop {
+        heartbeat.beat();
         if *shutdown.borrow() {
             break;
         }

@@ -88,6 +88,11 @@ impl Router {
         lock(&self.connections).contains_key(charger)
     }
 
+    /// Chargers with a live connection.
+    pub fn connected(&self) -> usize {
+        lock(&self.connections).len()
+    }
+
     fn register(&self, charger: &ChargerId, generation: u64, tx: mpsc::Sender<ChargerRequest>) {
         // Dropping the old sender ends the replaced connection's command stream.
         lock(&self.connections).insert(charger.clone(), (generation, tx));
@@ -117,6 +122,7 @@ pub async fn serve(
     router: Router,
     events: mpsc::Sender<ChargerEvent>,
     shutdown: watch::Receiver<bool>,
+    heartbeat: crate::health::Heartbeat,
 ) {
     let generations = Arc::new(AtomicU64::new(1));
     let transaction_ids = settings.transaction_ids.clone();
@@ -126,6 +132,7 @@ pub async fn serve(
         "OCPP",
         max_connections,
         shutdown,
+        heartbeat,
         |stream, peer, shutdown| {
             let connection = Connection {
                 peer,

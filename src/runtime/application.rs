@@ -8,10 +8,12 @@ use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use crate::health::Heartbeat;
 use crate::mapping::charger::ChargerEvent;
 use crate::mapping::meter::MeterEvent;
 use crate::mapping::telemetry::Telemetry;
 use crate::mapping::{Engine, Input, Output};
+use crate::net::HEARTBEAT_PERIOD;
 use crate::ocpp::server::Router;
 use crate::station::{CommandOutcome, StationHandle, ToApplication};
 
@@ -27,6 +29,10 @@ pub struct Application {
     pub router: Router,
     pub persistence: Persistence,
     pub telemetry: TelemetryOut,
+    pub heartbeat: Heartbeat,
+    /// Test hook (`OCPP809_TEST_STALL=application:SECONDS`): the loop stops turning after
+    /// this long, as a deadlocked task would, so the watchdog test can see the pings stop.
+    pub stall_after: Option<Duration>,
 }
 
 /// Hands reports to the MQTT mirror without ever waiting for it: when its queue is full
@@ -66,9 +72,15 @@ impl Application {
         mut shutdown: watch::Receiver<bool>,
     ) {
         // Drives the failsafe timer, share rotation and demand re-allocation.
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut tick = tokio::time::interval(HEARTBEAT_PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stall_at = self.stall_after.map(|after| Instant::now() + after);
         loop {
+            self.heartbeat.beat();
+            if stall_at.is_some_and(|at| Instant::now() >= at) {
+                warn!("test hook OCPP809_TEST_STALL: the application task stops turning");
+                std::future::pending::<()>().await;
+            }
             tokio::select! {
                 _ = tick.tick() => {
                     let scada_present = self

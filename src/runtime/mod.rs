@@ -4,6 +4,7 @@
 
 mod application;
 mod persistence;
+mod watchdog;
 
 use application::Application;
 
@@ -18,12 +19,14 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::{Config, Redundancy as ConfigRedundancy};
+use crate::health::Health;
 use crate::iec104::link::LinkConfig;
 use crate::iec104::server::{self, ServerSettings};
 use crate::mapping::engine::UnknownPolicy;
 use crate::mapping::engine::{ChargerSettings, MeterSettings};
 use crate::mapping::layout::ChargerBlock;
 use crate::mapping::{Engine, EngineConfig, Input, PointList};
+use crate::net::HEARTBEAT_PERIOD;
 use crate::ocpp::server::{self as ocpp_server, Router};
 use crate::ocpp::{Mode, Version};
 use crate::station::{Redundancy, Station, StationConfig, StationHandle};
@@ -60,6 +63,18 @@ pub enum RuntimeError {
     Store(#[from] crate::store::StoreError),
     #[error("the process image cannot be built: {0}")]
     Image(#[from] crate::station::image::ImageError),
+}
+
+/// The test hook `OCPP809_TEST_STALL=TASK:SECONDS` makes task TASK stop turning after
+/// SECONDS, to prove that the watchdog notices (tests/interop/test_systemd.py).
+fn test_stall(task: &str) -> Option<Duration> {
+    let value = std::env::var("OCPP809_TEST_STALL").ok()?;
+    let (name, seconds) = value.split_once(':')?;
+    let seconds: f64 = seconds
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)?;
+    (name == task).then(|| Duration::from_secs_f64(seconds))
 }
 
 pub fn station_config(config: &Config) -> StationConfig {
@@ -232,15 +247,19 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     info!(ocpp = %ocpp_listen, versions = ?config.ocpp.versions, "OCPP central system listening");
     let router = Router::default();
     let (charger_tx, charger_rx) = mpsc::channel(CHARGER_EVENT_QUEUE);
+    let health = Health::default();
+    let beat = |name: &str| health.register(name, HEARTBEAT_PERIOD);
     let mut tasks: Vec<(String, tokio::task::JoinHandle<()>)> = Vec::new();
     for block in &config.iec101 {
+        let name = format!("IEC 101 line {}", block.device);
         tasks.push((
-            format!("IEC 101 line {}", block.device),
+            name.clone(),
             tokio::spawn(crate::iec101::line::serve_line(
                 block.clone(),
                 station.clone(),
                 app_tx.clone(),
                 shutdown.clone(),
+                beat(&name),
             )),
         ));
     }
@@ -252,6 +271,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             station.clone(),
             app_tx,
             shutdown.clone(),
+            beat("IEC 104 server"),
         )),
     ));
     tasks.push((
@@ -265,6 +285,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             router.clone(),
             charger_tx,
             shutdown.clone(),
+            beat("OCPP server"),
         )),
     ));
     let (meter_tx, meter_rx) = mpsc::channel(METER_EVENT_QUEUE);
@@ -276,11 +297,13 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
                 config.meter.clone(),
                 meter_tx.clone(),
                 shutdown.clone(),
+                health.clone(),
             )),
         ));
     }
     // Without meters the channel closes and the application stops listening to it.
     drop(meter_tx);
+    let mqtt_stats = mqtt_settings.as_ref().map(|s| s.stats.clone());
     let telemetry = match mqtt_settings {
         Some(settings) => {
             let (telemetry_tx, telemetry_rx) = mpsc::channel(TELEMETRY_QUEUE);
@@ -292,16 +315,38 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         }
         None => None,
     };
+    let summary = {
+        let (station, router) = (station.clone(), router.clone());
+        move || {
+            let mqtt = match &mqtt_stats {
+                Some(stats) if stats.connected() => "connected",
+                Some(_) => "disconnected",
+                None => "off",
+            };
+            format!(
+                "masters {}, chargers online {}, MQTT {mqtt}",
+                station.with(|s| s.active_sessions()),
+                router.connected()
+            )
+        }
+    };
     let application = Application {
         engine,
         station,
         router,
         persistence,
         telemetry: application::TelemetryOut::new(telemetry),
+        heartbeat: beat("application"),
+        stall_after: test_stall("application"),
     };
     tasks.push((
         "application".into(),
-        tokio::spawn(application.run(app_rx, charger_rx, meter_rx, shutdown)),
+        tokio::spawn(application.run(app_rx, charger_rx, meter_rx, shutdown.clone())),
+    ));
+    watchdog::ready(&summary());
+    tasks.push((
+        "watchdog".into(),
+        tokio::spawn(watchdog::run(health, summary, shutdown)),
     ));
     for (name, task) in tasks {
         if let Err(error) = task.await {

@@ -101,6 +101,8 @@ class Daemon:
         self.config = cfg
         self.config_path.write_text(to_toml(cfg))
         self.proc: Optional[subprocess.Popen] = None
+        # Extra environment of the daemon process (e.g. NOTIFY_SOCKET for the systemd tests).
+        self.env: dict[str, str] = {}
         self._log = None
         self.starts = 0
         self.exit_codes: list[int] = []
@@ -114,6 +116,7 @@ class Daemon:
                         f"{self.config_path}\n".encode())
         self._log.flush()
         env = dict(os.environ)
+        env.update(self.env)
         env.setdefault("RUST_LOG", os.environ.get("OCPP809_TEST_LOG", "debug"))
         env.setdefault("RUST_BACKTRACE", "1")
         env.setdefault("NO_COLOR", "1")  # plain log file
