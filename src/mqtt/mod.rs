@@ -10,6 +10,7 @@
 pub mod client;
 pub mod outbox;
 pub mod settings;
+pub mod spool;
 pub mod topics;
 
 pub use client::{run, MqttStats};
