@@ -226,12 +226,23 @@ impl Drop for Subscriber {
     }
 }
 
+/// A state directory removed when dropped.
+struct TempState(PathBuf);
+
+impl Drop for TempState {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running mirror task with its input and shutdown switch.
 struct Mirror {
     telemetry: mpsc::Sender<Telemetry>,
     shutdown: watch::Sender<bool>,
     stats: Arc<mqtt::MqttStats>,
     task: JoinHandle<()>,
+    /// The state directory made by [`Mirror::start_with`].
+    _state: Option<TempState>,
 }
 
 impl Mirror {
@@ -253,7 +264,9 @@ impl Mirror {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&state_dir);
-        Mirror::start_in(config, &state_dir)
+        let mut mirror = Mirror::start_in(config, &state_dir);
+        mirror._state = Some(TempState(state_dir));
+        mirror
     }
 
     fn start_in(config: Mqtt, state_dir: &Path) -> Mirror {
@@ -273,6 +286,7 @@ impl Mirror {
             shutdown,
             stats,
             task,
+            _state: None,
         }
     }
 
@@ -639,7 +653,12 @@ async fn the_spool_keeps_the_stream_across_a_restart_while_the_broker_is_down() 
     }
     assert_eq!(mirror.stats.buffered(), u64::from(N));
     assert_eq!(mirror.stats.dropped(), 0);
-    assert!(mirror.stats.spooled_bytes() > u64::from(N) * 100);
+    let bytes = mirror.stats.spooled_bytes();
+    assert!(bytes > u64::from(N) * 100);
+    eprintln!(
+        "spool: {N} samples in {bytes} bytes ({} bytes per message)",
+        bytes / u64::from(N)
+    );
     mirror.stop().await;
     let segments = std::fs::read_dir(state_dir.join("mqtt-spool"))
         .expect("spool directory")

@@ -4,7 +4,8 @@
 //! `status` (`online`, and `offline` as last will and on shutdown).
 //!
 //! [`topics`] maps reports to topics and payloads, [`outbox`] is the sans-IO delivery state
-//! (ordering, acknowledgements, offline buffer), [`settings`] turns `[mqtt]` into connection
+//! (ordering, acknowledgements, offline buffer), [`spool`] the offline buffer's on-disk part
+//! (`{state_dir}/mqtt-spool/`), [`settings`] turns `[mqtt]` into connection
 //! options (TLS with rustls), and [`client`] is the tokio task driving `rumqttc`.
 
 pub mod client;

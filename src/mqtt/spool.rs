@@ -363,7 +363,16 @@ impl Spool {
         let (Some(writer), Some(segment)) = (self.writer.as_mut(), self.segments.back_mut()) else {
             return Ok(()); // roll() always opens both
         };
-        writer.write_all(&record).map_err(io_error(&segment.path))?;
+        if let Err(source) = writer.write_all(&record) {
+            // A partial record must not stay in front of later ones: cut it off and continue
+            // in a new segment.
+            let _ = writer.set_len(segment.bytes);
+            self.writer = None;
+            return Err(SpoolError::Io {
+                path: segment.path.clone(),
+                source,
+            });
+        }
         segment.records += 1;
         segment.bytes += record.len() as u64;
         segment.last_seq = seq;
