@@ -226,12 +226,23 @@ impl Drop for Subscriber {
     }
 }
 
+/// A state directory removed when dropped.
+struct TempState(PathBuf);
+
+impl Drop for TempState {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running mirror task with its input and shutdown switch.
 struct Mirror {
     telemetry: mpsc::Sender<Telemetry>,
     shutdown: watch::Sender<bool>,
     stats: Arc<mqtt::MqttStats>,
     task: JoinHandle<()>,
+    /// The state directory made by [`Mirror::start_with`].
+    _state: Option<TempState>,
 }
 
 impl Mirror {
@@ -244,10 +255,24 @@ impl Mirror {
         })
     }
 
+    /// With a fresh state directory (the spool lives in it).
     fn start_with(config: Mqtt) -> Mirror {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let state_dir = std::env::temp_dir().join(format!(
+            "ocpp809-mqtt-state-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&state_dir);
+        let mut mirror = Mirror::start_in(config, &state_dir);
+        mirror._state = Some(TempState(state_dir));
+        mirror
+    }
+
+    fn start_in(config: Mqtt, state_dir: &Path) -> Mirror {
         let station = Station {
             name: STATION.into(),
-            state_dir: std::env::temp_dir(),
+            state_dir: state_dir.to_owned(),
         };
         let mut settings = MqttSettings::from_config(&config, &station).expect("settings");
         settings.reconnect_min = Duration::from_millis(100);
@@ -261,6 +286,7 @@ impl Mirror {
             shutdown,
             stats,
             task,
+            _state: None,
         }
     }
 
@@ -595,6 +621,101 @@ async fn a_stream_survives_broker_restarts_in_order_and_without_gaps() {
     let expected: Vec<f64> = (0..3000).map(f64::from).collect();
     assert_eq!(first_seen, expected);
     mirror.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spool_keeps_the_stream_across_a_restart_while_the_broker_is_down() {
+    const N: u32 = 20_000;
+    let mut broker = Broker::start();
+    let sub = Subscriber::start(broker.port, "sub-spool", true).await;
+    broker.stop();
+    let state_dir = std::env::temp_dir().join(format!("ocpp809-mqtt-spool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let config = Mqtt {
+        url: format!("mqtt://127.0.0.1:{}", broker.port),
+        topic_prefix: PREFIX.into(),
+        buffer_messages: 100_000,
+        ..Mqtt::default()
+    };
+
+    let mirror = Mirror::start_in(config.clone(), &state_dir);
+    for n in 0..N {
+        mirror.send(sample(f64::from(n))).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mirror.stats.spooled() < u64::from(N) {
+        assert!(
+            Instant::now() < deadline,
+            "samples not spooled: {}",
+            mirror.stats.spooled()
+        );
+        sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(mirror.stats.buffered(), u64::from(N));
+    assert_eq!(mirror.stats.dropped(), 0);
+    let bytes = mirror.stats.spooled_bytes();
+    assert!(bytes > u64::from(N) * 100);
+    eprintln!(
+        "spool: {N} samples in {bytes} bytes ({} bytes per message)",
+        bytes / u64::from(N)
+    );
+    mirror.stop().await;
+    let segments = std::fs::read_dir(state_dir.join("mqtt-spool"))
+        .expect("spool directory")
+        .count();
+    assert!(segments >= 2, "{segments} segment files");
+
+    // Started again with the broker still down: the spooled messages wait, in the spool.
+    let mirror = Mirror::start_in(config, &state_dir);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while mirror.stats.buffered() < u64::from(N) {
+        assert!(Instant::now() < deadline, "spool not picked up");
+        sleep(Duration::from_millis(10)).await;
+    }
+    mirror.send(sample(f64::from(N))).await;
+
+    broker.launch();
+    let deadline = Instant::now() + Duration::from_secs(25);
+    loop {
+        let done = sub
+            .on("chargers/CP001/meter")
+            .iter()
+            .any(|m| json(m)["value"] == f64::from(N));
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all delivered: {} received",
+            sub.on("chargers/CP001/meter").len()
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+    // At least once, in order, no gaps: the first occurrences are 0, 1, ..., N.
+    let mut first_seen = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for m in sub.on("chargers/CP001/meter") {
+        let value = json(&m)["value"].as_f64().expect("a value");
+        if seen.insert(value.to_bits()) {
+            first_seen.push(value);
+        }
+    }
+    let expected: Vec<f64> = (0..=N).map(f64::from).collect();
+    assert!(
+        first_seen == expected,
+        "delivered out of order or with gaps"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while mirror.stats.buffered() > 0 || mirror.stats.spooled_bytes() > 0 {
+        assert!(Instant::now() < deadline, "spool not emptied");
+        sleep(Duration::from_millis(10)).await;
+    }
+    mirror.stop().await;
+    let left = std::fs::read_dir(state_dir.join("mqtt-spool"))
+        .expect("spool directory")
+        .count();
+    assert_eq!(left, 0, "delivered segments are deleted");
+    let _ = std::fs::remove_dir_all(&state_dir);
 }
 
 /// Runs openssl; panics with its output on failure.

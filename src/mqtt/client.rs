@@ -31,6 +31,7 @@ use tracing::{debug, info, warn};
 
 use super::outbox::{Outbox, Pushed};
 use super::settings::MqttSettings;
+use super::spool::Spool;
 use crate::mapping::telemetry::Telemetry;
 
 /// Messages handed to `rumqttc` and not yet acknowledged (below its in-flight limit).
@@ -53,6 +54,10 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 const MAX_PACKET_BYTES: usize = MAX_MESSAGE_BYTES + 1024;
 /// Interval between "messages dropped" warnings while the buffer overflows.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// How often what was appended to the spool is fsynced (at most).
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// The spool's directory under `state_dir`.
+pub const SPOOL_DIR: &str = "mqtt-spool";
 
 /// Counters for the metrics endpoint.
 #[derive(Debug, Default)]
@@ -61,6 +66,8 @@ pub struct MqttStats {
     buffered: AtomicU64,
     dropped: AtomicU64,
     connected: AtomicBool,
+    spooled: AtomicU64,
+    spooled_bytes: AtomicU64,
 }
 
 impl MqttStats {
@@ -76,6 +83,15 @@ impl MqttStats {
     /// reports larger than [`MAX_MESSAGE_BYTES`].
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+    /// Meter/event/command messages in the on-disk spool (`{state_dir}/mqtt-spool/`), not yet
+    /// acknowledged; part of [`buffered`](Self::buffered).
+    pub fn spooled(&self) -> u64 {
+        self.spooled.load(Ordering::Relaxed)
+    }
+    /// Size of the spool's segment files, bytes.
+    pub fn spooled_bytes(&self) -> u64 {
+        self.spooled_bytes.load(Ordering::Relaxed)
     }
     /// Whether a broker connection is up.
     pub fn connected(&self) -> bool {
@@ -129,7 +145,7 @@ pub async fn run(
         "MQTT mirror started"
     );
     let mut mirror = Mirror {
-        outbox: Outbox::new(settings.buffer_messages, WINDOW),
+        outbox: outbox(&settings),
         backoff: settings.reconnect_min,
         settings,
         client,
@@ -140,6 +156,8 @@ pub async fn run(
     };
     let mut link = Link::Active;
     let mut input_open = true;
+    let mut sync = tokio::time::interval(SYNC_INTERVAL);
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if *shutdown.borrow() {
             break;
@@ -154,6 +172,7 @@ pub async fn run(
                         biased;
                         _ = shutdown.wait_for(|stop| *stop) => break Step::Stop,
                         result = &mut poll => break Step::Polled(result),
+                        _ = sync.tick() => mirror.sync_spool(),
                         report = telemetry.recv(), if input_open => match report {
                             Some(report) => {
                                 mirror.accept(report);
@@ -173,6 +192,7 @@ pub async fn run(
                     biased;
                     _ = shutdown.wait_for(|stop| *stop) => break Step::Stop,
                     _ = sleep_until(until) => break Step::Retry,
+                    _ = sync.tick() => mirror.sync_spool(),
                     report = telemetry.recv(), if input_open => match report {
                         Some(report) => {
                             mirror.accept(report);
@@ -202,6 +222,30 @@ pub async fn run(
         mirror.accept(report);
     }
     mirror.goodbye(&mut eventloop).await;
+}
+
+/// The outbox with its spool under `{state_dir}/mqtt-spool/`; memory only if the spool cannot
+/// be opened.
+fn outbox(settings: &MqttSettings) -> Outbox {
+    let dir = settings.state_dir.join(SPOOL_DIR);
+    match Spool::open(&dir) {
+        Ok((spool, recovered)) => {
+            if recovered.records > 0 || recovered.truncated > 0 {
+                info!(
+                    spool = %dir.display(),
+                    messages = recovered.records,
+                    segments = recovered.segments,
+                    truncated = recovered.truncated,
+                    "MQTT spool holds undelivered messages from the last run; they go first"
+                );
+            }
+            Outbox::with_spool(settings.buffer_messages, WINDOW, spool)
+        }
+        Err(error) => {
+            warn!(%error, "MQTT spool unusable; the offline buffer stays in memory");
+            Outbox::new(settings.buffer_messages, WINDOW)
+        }
+    }
 }
 
 fn options(settings: &MqttSettings) -> MqttOptions {
@@ -327,9 +371,11 @@ impl Mirror {
         // Events queued before the failure (e.g. PUBACKs read together with the EOF) belong to
         // the dead connection; their messages are sent again.
         eventloop.state.events.clear();
-        if self.outbox.is_connected() {
+        let was_connected = self.outbox.is_connected();
+        // Also after a failed attempt: the stream goes to the spool until the broker is back.
+        self.outbox.disconnected();
+        if was_connected {
             warn!(%error, "MQTT broker connection lost; buffering and reconnecting");
-            self.outbox.disconnected();
             self.failing = true;
         } else if !self.failing {
             warn!(
@@ -343,8 +389,22 @@ impl Mirror {
         }
     }
 
+    /// Fsyncs what was appended to the spool since the last time, off the async worker.
+    fn sync_spool(&mut self) {
+        if let Some(file) = self.outbox.spool_sync_handle() {
+            tokio::task::spawn_blocking(move || {
+                if let Err(error) = file.sync_data() {
+                    warn!(%error, "MQTT spool: fsync failed");
+                }
+            });
+        }
+    }
+
     fn update_stats(&self) {
         let stats = &self.settings.stats;
+        let (spooled, spooled_bytes) = self.outbox.spooled();
+        stats.spooled.store(spooled as u64, Ordering::Relaxed);
+        stats.spooled_bytes.store(spooled_bytes, Ordering::Relaxed);
         stats
             .buffered
             .store(self.outbox.buffered() as u64, Ordering::Relaxed);
@@ -393,11 +453,13 @@ impl Mirror {
             }
         }
         self.outbox.disconnected();
+        self.outbox.persist();
         self.update_stats();
         if self.outbox.buffered() > 0 {
             info!(
                 unsent = self.outbox.buffered(),
-                "MQTT mirror stopped with undelivered messages"
+                spooled = self.outbox.spooled().0,
+                "MQTT mirror stopped with undelivered messages; they are sent after the next start"
             );
         } else {
             info!("MQTT mirror stopped");

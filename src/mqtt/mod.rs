@@ -4,12 +4,14 @@
 //! `status` (`online`, and `offline` as last will and on shutdown).
 //!
 //! [`topics`] maps reports to topics and payloads, [`outbox`] is the sans-IO delivery state
-//! (ordering, acknowledgements, offline buffer), [`settings`] turns `[mqtt]` into connection
+//! (ordering, acknowledgements, offline buffer), [`spool`] the offline buffer's on-disk part
+//! (`{state_dir}/mqtt-spool/`), [`settings`] turns `[mqtt]` into connection
 //! options (TLS with rustls), and [`client`] is the tokio task driving `rumqttc`.
 
 pub mod client;
 pub mod outbox;
 pub mod settings;
+pub mod spool;
 pub mod topics;
 
 pub use client::{run, MqttStats};

@@ -8,6 +8,18 @@
 //!   `capacity` entries. A message stays in the FIFO until the broker acknowledged it (PUBACK);
 //!   when the FIFO is full the oldest one is dropped and counted.
 //!
+//! With a [`Spool`] the stream has two homes. While the broker is connected and keeps up, it
+//! lives in memory only (at most [`MEM_MESSAGES`] messages / [`MEM_BYTES`] bytes), so the
+//! normal path never writes to disk. As soon as the broker is unreachable (a connection
+//! attempt failed or the connection broke), or the memory part overflows because the broker
+//! does not acknowledge fast enough, the outbox switches to *spooling*: the messages in memory
+//! are appended to the spool, every new message is appended too, and memory only keeps the
+//! messages read back from the spool for sending (at most the in-flight window). The whole
+//! stream is then on disk, in order, so a shutdown or crash loses nothing that was written. The
+//! outbox returns to memory-only once every spooled message is acknowledged (the spool then
+//! holds no segment). `capacity` bounds the stream in both states; at shutdown,
+//! [`persist`](Outbox::persist) moves what is still in memory to the spool.
+//!
 //! The driver hands messages to the MQTT client only while connected and at most `window` at a
 //! time. The client reports, in order, one `sent(packet_id)` per handed message when it goes on
 //! the wire, then `acked(packet_id)` when the broker acknowledges it. A lost connection puts
@@ -17,7 +29,19 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
+use tracing::warn;
+
+use super::spool::Spool;
 use super::topics::Publication;
+
+/// Stream messages kept in memory (connected, broker keeping up) before spooling to disk.
+pub const MEM_MESSAGES: usize = 2048;
+/// Bytes (topic + payload) kept in memory before spooling to disk.
+pub const MEM_BYTES: usize = 1024 * 1024;
+
+fn size(publication: &Publication) -> usize {
+    publication.topic.len() + publication.payload.len()
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -62,7 +86,16 @@ pub struct Outbox {
     /// On the wire, waiting for PUBACK.
     awaiting: HashMap<u16, Tag>,
     connected: bool,
+    /// A connection attempt failed or the connection broke, and none succeeded since.
+    unreachable: bool,
     dropped: u64,
+    /// Topic + payload bytes in `fifo`.
+    mem_bytes: usize,
+    spool: Option<Spool>,
+    /// The stream lives in the spool; `fifo` holds what was read back from it.
+    spooling: bool,
+    /// The last spool write failed (warned once until one succeeds).
+    spool_failing: bool,
 }
 
 impl Outbox {
@@ -81,8 +114,27 @@ impl Outbox {
             handed: VecDeque::new(),
             awaiting: HashMap::new(),
             connected: false,
+            unreachable: false,
             dropped: 0,
+            mem_bytes: 0,
+            spool: None,
+            spooling: false,
+            spool_failing: false,
         }
+    }
+
+    /// An outbox that spools to disk when the broker is unreachable. Messages left in the
+    /// spool by an earlier run are delivered first, in order.
+    pub fn with_spool(capacity: usize, window: usize, spool: Spool) -> Self {
+        let mut outbox = Self::new(capacity, window);
+        outbox.next_seq = spool.next_seq();
+        outbox.spooling = !spool.is_empty();
+        outbox.spool = Some(spool);
+        outbox
+    }
+
+    fn memory_full(&self) -> bool {
+        self.fifo.len() >= MEM_MESSAGES.min(self.capacity) || self.mem_bytes >= MEM_BYTES
     }
 
     /// Takes a message to deliver.
@@ -92,19 +144,92 @@ impl Outbox {
             self.retained.insert(publication.topic, publication.payload);
             return Pushed::State;
         }
+        if self.spool.is_some() && !self.spooling && (self.unreachable || self.memory_full()) {
+            self.start_spooling();
+        }
         let mut outcome = Pushed::Queued;
-        if self.fifo.len() >= self.capacity {
-            self.fifo.pop_front();
-            self.unsent = self.unsent.saturating_sub(1);
-            self.dropped += 1;
+        if self.buffered() >= self.capacity {
+            self.drop_oldest();
             outcome = Pushed::QueuedDroppingOldest;
         }
-        self.fifo.push_back(Entry {
-            seq: self.next_seq,
-            publication,
-        });
+        let seq = self.next_seq;
         self.next_seq += 1;
+        if self.spooling {
+            if let Some(spool) = self.spool.as_mut() {
+                match spool.append(seq, &publication, false) {
+                    Ok(()) => self.spool_failing = false,
+                    Err(error) => {
+                        if !self.spool_failing {
+                            warn!(%error, "MQTT spool write failed; message dropped");
+                        }
+                        self.spool_failing = true;
+                        self.dropped += 1;
+                    }
+                }
+            }
+            return outcome;
+        }
+        self.mem_bytes += size(&publication);
+        self.fifo.push_back(Entry { seq, publication });
         outcome
+    }
+
+    /// Drops the oldest stream message (the buffer is full).
+    fn drop_oldest(&mut self) {
+        self.dropped += 1;
+        if let Some(entry) = self.fifo.pop_front() {
+            self.mem_bytes -= size(&entry.publication);
+            self.unsent = self.unsent.saturating_sub(1);
+            if self.spooling {
+                if let Some(spool) = self.spool.as_mut() {
+                    spool.done(entry.seq);
+                }
+            }
+        } else if let Some(spool) = self.spool.as_mut() {
+            if let Some((seq, _)) = spool.read_next() {
+                spool.done(seq);
+            }
+        }
+    }
+
+    /// Moves the stream to the spool: what is in memory is appended (and stays in memory as
+    /// already read, so messages in flight keep their place), new messages go to disk.
+    fn start_spooling(&mut self) {
+        let Some(spool) = self.spool.as_mut() else {
+            return;
+        };
+        for entry in &self.fifo {
+            if let Err(error) = spool.append(entry.seq, &entry.publication, true) {
+                warn!(%error, "MQTT spool unusable; the offline buffer stays in memory");
+                self.spool = None;
+                return;
+            }
+        }
+        self.spooling = true;
+    }
+
+    /// Shutdown: whatever is only in memory goes to the spool, which is fsynced. It is
+    /// delivered after the next start.
+    pub fn persist(&mut self) {
+        if !self.spooling && !self.fifo.is_empty() {
+            self.start_spooling();
+        }
+        if let Some(spool) = self.spool.as_mut() {
+            spool.close();
+        }
+    }
+
+    /// A handle to fsync (see [`Spool::sync_handle`]).
+    pub fn spool_sync_handle(&mut self) -> Option<std::fs::File> {
+        self.spool.as_mut().and_then(Spool::sync_handle)
+    }
+
+    /// Stream messages in the spool (not yet acknowledged) and the spool's size on disk.
+    pub fn spooled(&self) -> (usize, u64) {
+        match &self.spool {
+            Some(spool) => (spool.len(), spool.bytes()),
+            None => (0, 0),
+        }
     }
 
     /// The broker accepted the connection (CONNACK). `first` (the `online` status) goes out
@@ -112,6 +237,7 @@ impl Outbox {
     pub fn connected(&mut self, first: Publication) {
         self.reset();
         self.connected = true;
+        self.unreachable = false;
         self.dirty.clear();
         self.dirty_set.clear();
         let topics: Vec<String> = self.retained.keys().cloned().collect();
@@ -122,10 +248,15 @@ impl Outbox {
         self.retained.insert(first.topic, first.payload);
     }
 
-    /// The connection is gone: whatever was handed over and not acknowledged will be sent again.
+    /// The connection is gone, or a connection attempt failed: whatever was handed over and
+    /// not acknowledged will be sent again. The stream moves to the spool.
     pub fn disconnected(&mut self) {
         self.reset();
         self.connected = false;
+        self.unreachable = true;
+        if self.spool.is_some() && !self.spooling && !self.fifo.is_empty() {
+            self.start_spooling();
+        }
     }
 
     fn reset(&mut self) {
@@ -165,6 +296,11 @@ impl Outbox {
                 return Some(publication);
             }
         }
+        if self.unsent >= self.fifo.len() && self.spooling {
+            let (seq, publication) = self.spool.as_mut()?.read_next()?;
+            self.mem_bytes += size(&publication);
+            self.fifo.push_back(Entry { seq, publication });
+        }
         let entry = self.fifo.get(self.unsent)?;
         self.unsent += 1;
         self.handed.push_back(Tag::Buffered(entry.seq));
@@ -202,9 +338,19 @@ impl Outbox {
                 // entry is usually at the front.
                 match self.fifo.binary_search_by_key(&seq, |e| e.seq) {
                     Ok(index) => {
-                        self.fifo.remove(index);
+                        if let Some(entry) = self.fifo.remove(index) {
+                            self.mem_bytes -= size(&entry.publication);
+                        }
                         if index < self.unsent {
                             self.unsent -= 1;
+                        }
+                        if self.spooling {
+                            if let Some(spool) = self.spool.as_mut() {
+                                spool.done(seq);
+                                if spool.is_empty() {
+                                    self.spooling = false;
+                                }
+                            }
                         }
                         true
                     }
@@ -224,19 +370,29 @@ impl Outbox {
         self.handed.len() + self.awaiting.len()
     }
 
-    /// Non-retained messages not yet acknowledged (including those in flight).
+    /// Non-retained messages not yet acknowledged (including those in flight), in memory and
+    /// in the spool.
     pub fn buffered(&self) -> usize {
-        self.fifo.len()
+        match (&self.spool, self.spooling) {
+            (Some(spool), true) => spool.len(),
+            _ => self.fifo.len(),
+        }
     }
 
-    /// Non-retained messages dropped because the FIFO was full, since start.
+    /// Non-retained messages dropped because the buffer was full (or could not be written to
+    /// or read back from the spool), since start.
     pub fn dropped(&self) -> u64 {
-        self.dropped
+        self.dropped + self.spool.as_ref().map_or(0, Spool::lost)
+    }
+
+    /// Stream messages held in memory and their topic + payload bytes.
+    pub fn in_memory(&self) -> (usize, usize) {
+        (self.fifo.len(), self.mem_bytes)
     }
 
     /// Nothing left to send and nothing waiting for an acknowledgement.
     pub fn is_flushed(&self) -> bool {
-        self.fifo.is_empty() && self.dirty.is_empty() && self.in_flight() == 0
+        self.buffered() == 0 && self.dirty.is_empty() && self.in_flight() == 0
     }
 
     /// Distinct retained topics known.
@@ -464,5 +620,180 @@ mod tests {
         send_all(&mut outbox, &mut pkid);
         outbox.push(state("p/s/site", "b"));
         assert_eq!(send_all(&mut outbox, &mut pkid), [(3, "b".to_string())]);
+    }
+
+    fn spool_dir(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("ocpp809-outbox-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn spooled_outbox(dir: &std::path::Path, capacity: usize, window: usize) -> Outbox {
+        let (spool, _) = Spool::open(dir).expect("spool");
+        Outbox::with_spool(capacity, window, spool)
+    }
+
+    fn values(sent: Vec<(u16, String)>) -> Vec<String> {
+        sent.into_iter().map(|(_, p)| p).collect()
+    }
+
+    #[test]
+    fn a_connected_broker_that_keeps_up_never_touches_the_disk() {
+        let dir = spool_dir("memory");
+        let mut outbox = spooled_outbox(&dir, 100_000, 10);
+        outbox.connected(online());
+        let mut pkid = 0;
+        for n in 0..1000 {
+            outbox.push(msg(n));
+            for (id, _) in send_all(&mut outbox, &mut pkid) {
+                assert!(outbox.acked(id));
+            }
+        }
+        assert_eq!(outbox.spooled(), (0, 0));
+        assert!(outbox.is_flushed());
+        let files = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(files, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unreachable_broker_spools_everything_and_it_is_replayed_in_order() {
+        let dir = spool_dir("replay");
+        let mut outbox = spooled_outbox(&dir, 100_000, 8);
+        outbox.push(msg(0)); // before the first attempt: memory
+        assert_eq!(outbox.spooled().0, 0);
+        outbox.disconnected(); // attempt failed: memory goes to disk
+        for n in 1..5000 {
+            outbox.push(msg(n));
+        }
+        assert_eq!(outbox.spooled().0, 5000);
+        assert_eq!(outbox.buffered(), 5000);
+        assert!(outbox.in_memory().0 <= 1, "{:?}", outbox.in_memory());
+        outbox.connected(online());
+        let mut pkid = 0;
+        let mut got = Vec::new();
+        let mut pushed_during_replay = false;
+        loop {
+            let sent = send_all(&mut outbox, &mut pkid);
+            if sent.is_empty() {
+                break;
+            }
+            assert!(outbox.in_memory().0 <= 8);
+            for (id, payload) in sent {
+                assert!(outbox.acked(id));
+                got.push(payload);
+            }
+            // New messages during the replay queue behind the backlog.
+            if got.len() >= 100 && !pushed_during_replay {
+                outbox.push(msg(5000));
+                pushed_during_replay = true;
+            }
+        }
+        let expected: Vec<String> = std::iter::once("online".to_string())
+            .chain((0..=5000).map(|n| n.to_string()))
+            .collect();
+        let first_difference = got.iter().zip(&expected).position(|(a, b)| a != b);
+        assert_eq!(
+            first_difference,
+            None,
+            "{:?}",
+            first_difference.map(|i| &got[i..(i + 5).min(got.len())])
+        );
+        assert_eq!(got.len(), expected.len());
+        assert_eq!(outbox.spooled(), (0, 0));
+        assert!(outbox.is_flushed());
+        // Back to memory only.
+        outbox.push(msg(1));
+        assert_eq!(outbox.spooled().0, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_bound_covers_memory_and_disk_and_drops_the_oldest() {
+        let dir = spool_dir("bound");
+        let mut outbox = spooled_outbox(&dir, 100, 8);
+        for n in 0..50 {
+            outbox.push(msg(n));
+        }
+        outbox.disconnected();
+        for n in 50..130 {
+            outbox.push(msg(n));
+        }
+        assert_eq!(outbox.buffered(), 100);
+        assert_eq!(outbox.dropped(), 30);
+        outbox.connected(online());
+        let mut pkid = 0;
+        let mut sent = values(send_all(&mut outbox, &mut pkid));
+        // Two more while 7 are in flight: the oldest in flight is dropped.
+        outbox.push(msg(130));
+        outbox.push(msg(131));
+        assert_eq!(outbox.dropped(), 32);
+        assert_eq!(outbox.buffered(), 100);
+        outbox.disconnected();
+        outbox.connected(online());
+        sent.extend(values(send_all(&mut outbox, &mut pkid)));
+        assert_eq!(sent[..3], ["online", "30", "31"]);
+        assert_eq!(sent[8..10], ["online", "32"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_slow_broker_overflows_memory_to_the_spool_in_order() {
+        let dir = spool_dir("slow");
+        let mut outbox = spooled_outbox(&dir, 100_000, 4);
+        outbox.connected(online());
+        let mut pkid = 0;
+        let mut pending = send_all(&mut outbox, &mut pkid);
+        let total = MEM_MESSAGES as u32 + 500;
+        for n in 0..total {
+            outbox.push(msg(n));
+        }
+        assert!(outbox.spooled().0 > 0);
+        assert!(outbox.in_memory().0 <= MEM_MESSAGES);
+        let mut got = Vec::new();
+        while !pending.is_empty() {
+            for (id, payload) in pending {
+                assert!(outbox.acked(id));
+                got.push(payload);
+            }
+            pending = send_all(&mut outbox, &mut pkid);
+        }
+        let expected: Vec<String> = std::iter::once("online".to_string())
+            .chain((0..total).map(|n| n.to_string()))
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(outbox.spooled(), (0, 0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn what_is_unacknowledged_at_shutdown_comes_first_after_a_restart() {
+        let dir = spool_dir("restart");
+        let mut outbox = spooled_outbox(&dir, 100_000, 4);
+        outbox.connected(online());
+        let mut pkid = 0;
+        send_all(&mut outbox, &mut pkid);
+        for n in 0..10 {
+            outbox.push(msg(n));
+        }
+        let sent = send_all(&mut outbox, &mut pkid); // "0", "1", "2" (online in flight)
+        assert_eq!(sent.len(), 3);
+        assert!(outbox.acked(sent[0].0));
+        assert!(outbox.acked(sent[1].0)); // "0" and "1" done
+        outbox.disconnected();
+        outbox.persist();
+        drop(outbox);
+
+        let mut outbox = spooled_outbox(&dir, 100_000, 100);
+        assert_eq!(outbox.buffered(), 8);
+        outbox.push(msg(10));
+        outbox.connected(online());
+        let got = values(send_all(&mut outbox, &mut pkid));
+        let expected: Vec<String> = std::iter::once("online".to_string())
+            .chain((2..=10).map(|n| n.to_string()))
+            .collect();
+        assert_eq!(got, expected);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

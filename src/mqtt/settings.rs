@@ -52,7 +52,7 @@ pub struct MqttSettings {
     pub topics: Topics,
     /// Size of the offline FIFO (meter samples, events, commands).
     pub buffer_messages: usize,
-    /// Kept for a future persistent offline buffer; the mirror writes nothing there yet.
+    /// The offline buffer's disk part lives in `{state_dir}/mqtt-spool/`.
     pub state_dir: PathBuf,
     /// First pause after a failed connection attempt; doubles up to `reconnect_max`.
     pub reconnect_min: Duration,
