@@ -280,7 +280,12 @@ impl Mirror {
         let stats = settings.stats.clone();
         let (telemetry, rx) = mpsc::channel(1024);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(mqtt::run(settings, rx, shutdown_rx));
+        let task = tokio::spawn(mqtt::run(
+            settings,
+            rx,
+            shutdown_rx,
+            ocpp809::health::Heartbeat::detached(),
+        ));
         Mirror {
             telemetry,
             shutdown,

@@ -32,6 +32,7 @@ use tracing::{debug, info, warn};
 use super::outbox::{Outbox, Pushed};
 use super::settings::MqttSettings;
 use super::spool::Spool;
+use crate::health::Heartbeat;
 use crate::mapping::telemetry::Telemetry;
 
 /// Messages handed to `rumqttc` and not yet acknowledged (below its in-flight limit).
@@ -133,6 +134,7 @@ pub async fn run(
     settings: MqttSettings,
     mut telemetry: mpsc::Receiver<Telemetry>,
     mut shutdown: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
 ) {
     let (client, mut eventloop) = AsyncClient::new(options(&settings), REQUEST_CAPACITY);
     let mut network = eventloop.network_options();
@@ -168,6 +170,7 @@ pub async fn run(
                 let poll = eventloop.poll();
                 tokio::pin!(poll);
                 loop {
+                    heartbeat.beat();
                     tokio::select! {
                         biased;
                         _ = shutdown.wait_for(|stop| *stop) => break Step::Stop,
@@ -188,6 +191,7 @@ pub async fn run(
                 }
             }
             Link::Waiting(until) => loop {
+                heartbeat.beat();
                 tokio::select! {
                     biased;
                     _ = shutdown.wait_for(|stop| *stop) => break Step::Stop,

@@ -309,7 +309,12 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             let (telemetry_tx, telemetry_rx) = mpsc::channel(TELEMETRY_QUEUE);
             tasks.push((
                 "MQTT mirror".into(),
-                tokio::spawn(crate::mqtt::run(settings, telemetry_rx, shutdown.clone())),
+                tokio::spawn(crate::mqtt::run(
+                    settings,
+                    telemetry_rx,
+                    shutdown.clone(),
+                    beat("MQTT mirror"),
+                )),
             ));
             Some(telemetry_tx)
         }
