@@ -200,3 +200,21 @@ def test_a_taken_http_port_is_a_startup_error(make_daemon):
             d.proc = None       # expected to have failed: not a shutdown problem
         else:
             raise AssertionError("the daemon started although the HTTP port was taken")
+
+
+def test_an_active_iec101_line_is_counted(make_daemon, serial_pair, make_iec101_master):
+    port = free_port()
+    line = {"device": serial_pair.b, "baud": 9600, "parity": "even", "mode": "unbalanced",
+            "link_address": 1, "link_address_size": 1, "common_address": 1,
+            "cot_size": 1, "ca_size": 1, "ioa_size": 2}
+    d = make_daemon(extra={"iec101": [line],
+                           "http": {"enabled": True, "listen": f"127.0.0.1:{port}"}})
+    d.http = f"http://127.0.0.1:{port}"
+    m = make_iec101_master(serial_pair.a, mode="unbalanced", link_address=1,
+                           link_address_size=1)
+    m.wait_link("available", 20)
+    wait_metric(d, "ocpp809_iec101_lines_active", lambda v: v == 1)
+    wait_metric(d, 'ocpp809_messages_total{protocol="iec101",direction="out"}',
+                lambda v: v >= 1)
+    _, _, page = fetch(d.http + "/")
+    assert "<td>1 of 1</td>" in page
