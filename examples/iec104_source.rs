@@ -212,6 +212,7 @@ async fn main() -> Result<()> {
             ..LinkConfig::default()
         },
         common_address: 1,
+        metrics: Default::default(),
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (app_tx, mut app_rx) = mpsc::channel(64);

@@ -16,6 +16,7 @@ pub mod mapping;
 pub mod modbus;
 pub mod mqtt;
 pub mod net;
+pub mod observe;
 pub mod ocpp;
 pub mod runtime;
 pub mod station;

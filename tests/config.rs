@@ -462,6 +462,20 @@ fn listen_ports_are_fixed_and_distinct() {
     parse("[iec104]\nlisten = \"10.0.0.1:2404\"\n[ocpp]\nlisten = \"10.0.0.2:2404\"\n");
 }
 
+#[test]
+fn the_http_listener_defaults_to_loopback_and_must_not_collide() {
+    let config = parse("");
+    assert!(config.http.enabled);
+    assert_eq!(config.http.listen.to_string(), "127.0.0.1:9809");
+    rejects("[http]\nport = 9809  # <- http.port\n");
+    rejects("[http]\nlisten = \"127.0.0.1:0\"  # <- http.listen\n");
+    rejects("[http]\nlisten = \"0.0.0.0:2404\"  # <- http.listen\n");
+    rejects("[http]\nlisten = \"127.0.0.1:9000\"  # <- http.listen\n");
+    // A disabled listener may name any port.
+    parse("[http]\nenabled = false\nlisten = \"127.0.0.1:9000\"\n");
+    parse("[http]\nlisten = \"[::1]:8080\"\n");
+}
+
 // ---- [ocpp], [mqtt], [site] ----
 
 #[test]

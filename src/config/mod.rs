@@ -43,6 +43,8 @@ pub struct Config {
     pub ocpp: Ocpp,
     /// `[mqtt]`
     pub mqtt: Mqtt,
+    /// `[http]`
+    pub http: Http,
     /// `[site]`
     pub site: Site,
     /// `[[iec101]]` serial lines; none by default.
@@ -229,7 +231,13 @@ impl Config {
             kw(self.site.limit_kw),
             kw(self.site.failsafe_limit_kw)
         );
-        let _ = write!(out, "MQTT: {mqtt}");
+        let _ = writeln!(out, "MQTT: {mqtt}");
+        let http = if self.http.enabled {
+            format!("metrics and status page on http://{}/", self.http.listen)
+        } else {
+            "off".into()
+        };
+        let _ = write!(out, "HTTP: {http}");
         out
     }
 }

@@ -171,6 +171,25 @@ pub struct Mqtt {
     pub password: Option<Secret>,
 }
 
+/// `[http]`: Prometheus metrics and the read-only status page (docs/observability.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// Whether to serve `/metrics`, `/` and `/health` at all.
+    pub enabled: bool,
+    /// Address to listen on; loopback by default (the pages are read-only, not public).
+    pub listen: SocketAddr,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9809)),
+        }
+    }
+}
+
 /// `url` with the password of a `user:password@` login replaced by `***`, for messages.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

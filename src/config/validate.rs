@@ -153,6 +153,7 @@ fn check(c: &Config, source: &Source) -> Check {
     iec104(&c.iec104)?;
     ocpp(&c.ocpp, &c.iec104)?;
     mqtt(&c.mqtt)?;
+    http(c)?;
     site(&c.site)?;
     for (i, charger) in c.charger.iter().enumerate() {
         self::charger(&format!("charger[{i}]"), charger)?;
@@ -183,6 +184,25 @@ fn check(c: &Config, source: &Source) -> Check {
     }
     layout::serial_devices(c)?;
     layout::ioa_layout(c, source)
+}
+
+fn http(c: &Config) -> Check {
+    let h = &c.http;
+    listen(h.listen, "http.listen")?;
+    let clashes = |other: SocketAddr| {
+        h.listen.port() == other.port()
+            && (h.listen.ip() == other.ip()
+                || h.listen.ip().is_unspecified()
+                || other.ip().is_unspecified())
+    };
+    for (other, key) in [
+        (c.iec104.listen, "iec104.listen"),
+        (c.ocpp.listen, "ocpp.listen"),
+    ] {
+        let message = format!("{} collides with {key} ({other})", h.listen);
+        ensure(!h.enabled || !clashes(other), "http.listen", message)?;
+    }
+    Ok(())
 }
 
 fn station(s: &Station) -> Check {

@@ -12,6 +12,7 @@
 //! - an unbalanced master counts as SCADA presence while it polls (`Station::note_polled`);
 //!   a balanced line counts while its link is up.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -28,6 +29,7 @@ use crate::asdu::AsduParams;
 use crate::config::{Iec101, Iec101Mode, Parity};
 use crate::health::Heartbeat;
 use crate::net::{sleep_until, HEARTBEAT_PERIOD};
+use crate::observe::{Gauge, Message, Metrics};
 use crate::station::{DataClass, LinkProfile, SessionId, Station, StationHandle, ToApplication};
 
 /// A line whose master sent nothing for this long stops receiving events (they wait in the
@@ -46,6 +48,7 @@ pub async fn serve_line(
     application: mpsc::Sender<ToApplication>,
     mut shutdown: watch::Receiver<bool>,
     heartbeat: Heartbeat,
+    metrics: Arc<Metrics>,
 ) {
     let link_config = match LinkConfig::from_block(&block) {
         Ok(config) => config,
@@ -76,6 +79,7 @@ pub async fn serve_line(
                     station: &station,
                     application: &application,
                     heartbeat: &heartbeat,
+                    metrics: &metrics,
                 };
                 match line.run(port, link_config, &mut shutdown).await {
                     Ok(()) => return,
@@ -153,6 +157,17 @@ struct StationUser<'a> {
     session: SessionId,
     requests: Vec<ToApplication>,
     application_room: bool,
+    metrics: &'a Metrics,
+}
+
+impl StationUser<'_> {
+    /// Counts an ASDU the station hands out for the line.
+    fn sent(&self, asdu: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        if asdu.is_some() {
+            self.metrics.count(Message::Iec101Out);
+        }
+        asdu
+    }
 }
 
 impl LinkUser for StationUser<'_> {
@@ -161,16 +176,21 @@ impl LinkUser for StationUser<'_> {
     }
 
     fn next_class1(&mut self) -> Option<Vec<u8>> {
-        self.station
-            .poll_class(self.session, DataClass::Class1, Utc::now())
+        let asdu = self
+            .station
+            .poll_class(self.session, DataClass::Class1, Utc::now());
+        self.sent(asdu)
     }
 
     fn next_class2(&mut self) -> Option<Vec<u8>> {
-        self.station
-            .poll_class(self.session, DataClass::Class2, Utc::now())
+        let asdu = self
+            .station
+            .poll_class(self.session, DataClass::Class2, Utc::now());
+        self.sent(asdu)
     }
 
     fn received(&mut self, asdu: &[u8]) {
+        self.metrics.count(Message::Iec101In);
         if let Some(request) = self.station.handle_asdu(self.session, Instant::now(), asdu) {
             self.requests.push(request);
         }
@@ -186,6 +206,7 @@ struct Line<'a> {
     station: &'a StationHandle,
     application: &'a mpsc::Sender<ToApplication>,
     heartbeat: &'a Heartbeat,
+    metrics: &'a Arc<Metrics>,
 }
 
 impl Line<'_> {
@@ -241,6 +262,7 @@ impl Line<'_> {
         let mut input = vec![0u8; 512];
         let mut output = Vec::with_capacity(512);
         let mut active = false;
+        let mut active_gauge = self.metrics.hold(Gauge::Iec101LinesActive, false);
         let mut heard: Option<Instant> = None;
         let mut last_input: Option<Instant> = None;
         let gap = idle_gap(self.block.baud);
@@ -267,6 +289,7 @@ impl Line<'_> {
                         }
                         if !active && (event == LinkEvent::MasterActive || unbalanced) {
                             active = true;
+                            active_gauge.set(true);
                             debug!(device = %self.block.device, "IEC 101 master active");
                             self.station.with(|s| s.set_active(session, true));
                         }
@@ -274,6 +297,7 @@ impl Line<'_> {
                     LinkEvent::LinkFailed => {
                         if active {
                             active = false;
+                            active_gauge.set(false);
                             warn!(device = %self.block.device, "IEC 101 link failed: master does not answer");
                             self.station.with(|s| s.set_active(session, false));
                         }
@@ -304,6 +328,7 @@ impl Line<'_> {
                     let silent = heard.is_none_or(|at| at.elapsed() >= IDLE_AFTER);
                     if active && silent && unbalanced {
                         active = false;
+                        active_gauge.set(false);
                         info!(device = %self.block.device, "IEC 101 master silent: events kept for the next master");
                         self.station.with(|s| s.set_active(session, false));
                     }
@@ -328,6 +353,7 @@ impl Line<'_> {
                 session,
                 requests: Vec::new(),
                 application_room,
+                metrics: self.metrics,
             };
             f(link, &mut user);
             user.requests

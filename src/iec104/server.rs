@@ -4,6 +4,7 @@
 //! only moves bytes, time and wake-ups.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -17,6 +18,7 @@ use super::link::{Link, LinkConfig, LinkEvent};
 use crate::asdu::AsduParams;
 use crate::health::Heartbeat;
 use crate::net::sleep_until;
+use crate::observe::{Gauge, Message, Metrics};
 use crate::station::{LinkProfile, StationHandle, ToApplication};
 
 #[derive(Clone, Debug)]
@@ -25,6 +27,8 @@ pub struct ServerSettings {
     pub max_masters: usize,
     pub link: LinkConfig,
     pub common_address: u16,
+    /// Masters connected, ASDUs in and out.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Accepts connections until `shutdown` turns true, then closes every connection and
@@ -75,6 +79,7 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let name = format!("104 {}", self.peer);
         info!(peer = %self.peer, "IEC 104 master connected");
+        let _connected = self.settings.metrics.hold(Gauge::Iec104Masters, true);
         let (session, wake) = self.station.open_session(LinkProfile {
             params: AsduParams::IEC104,
             common_address: self.settings.common_address,
@@ -97,6 +102,7 @@ impl Connection {
                     warn!(peer = %self.peer, %error, "ASDU not sent");
                     break;
                 }
+                self.settings.metrics.count(Message::Iec104Out);
             }
             link.poll_transmit(&mut output);
             if !output.is_empty() {
@@ -147,6 +153,7 @@ impl Connection {
                     self.station.with(|s| s.set_active(session, false));
                 }
                 LinkEvent::Asdu(asdu) => {
+                    self.settings.metrics.count(Message::Iec104In);
                     let request = self
                         .station
                         .with(|s| s.handle_asdu(session, Instant::now(), &asdu));

@@ -25,6 +25,7 @@ use super::framing::MAX_FRAME_BYTES;
 use super::session::{Session, SessionConfig};
 use super::{v16, v201, Dialect, Mode, Version};
 use crate::mapping::charger::{ChargerEvent, ChargerId, ChargerRequest, CommandResult};
+use crate::observe::{self, Gauge, Metrics};
 
 /// Time a client has to complete the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +50,8 @@ pub struct ServerSettings {
     /// Next 1.6 transaction id (shared with the state store, which persists it).
     pub transaction_ids: Arc<AtomicI32>,
     pub max_connections: usize,
+    /// Chargers connected, OCPP-J frames in and out.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Live connections: charger → (connection generation, its command queue).
@@ -200,6 +203,7 @@ impl Connection {
         info!(peer = %self.peer, %charger, version = version.subprotocol(), "charger connected");
         let (command_tx, mut commands) = mpsc::channel(COMMAND_QUEUE);
         self.router.register(&charger, self.generation, command_tx);
+        let _connected = self.settings.metrics.hold(Gauge::ChargersConnected, true);
         let mut session = Session::new(
             charger.clone(),
             dialect(version),
@@ -226,6 +230,7 @@ impl Connection {
                     debug!(%charger, %error, "send failed");
                     break;
                 }
+                self.settings.metrics.count(observe::Message::OcppOut);
             }
             while let Some(event) = session.poll_event() {
                 if self.events.send(event).await.is_err() {
@@ -237,6 +242,7 @@ impl Connection {
                 message = socket.next() => match message {
                     Some(Ok(Message::Text(text))) => {
                         last_heard = Instant::now();
+                        self.settings.metrics.count(observe::Message::OcppIn);
                         session.handle_text(Instant::now(), Utc::now(), text.as_str(), &mut next_transaction_id);
                     }
                     Some(Ok(Message::Binary(bytes))) => {

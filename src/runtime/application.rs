@@ -2,6 +2,7 @@
 //! synchronisation, reset) and what chargers report into the pure mapping engine, applies
 //! its point updates and command outcomes to the station, and routes its charger commands.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -10,10 +11,12 @@ use tracing::{info, warn};
 
 use crate::health::Heartbeat;
 use crate::mapping::charger::ChargerEvent;
+use crate::mapping::engine::Persist;
 use crate::mapping::meter::MeterEvent;
 use crate::mapping::telemetry::Telemetry;
 use crate::mapping::{Engine, Input, Output};
 use crate::net::HEARTBEAT_PERIOD;
+use crate::observe::{Directory, Metrics};
 use crate::ocpp::server::Router;
 use crate::station::{CommandOutcome, StationHandle, ToApplication};
 
@@ -33,6 +36,9 @@ pub struct Application {
     /// Test hook (`OCPP809_TEST_STALL=application:SECONDS`): the loop stops turning after
     /// this long, as a deadlocked task would, so the watchdog test can see the pings stop.
     pub stall_after: Option<Duration>,
+    pub metrics: Arc<Metrics>,
+    /// Learns the blocks of chargers not in the configuration, for the status page.
+    pub directory: Arc<Directory>,
 }
 
 /// Hands reports to the MQTT mirror without ever waiting for it: when its queue is full
@@ -47,11 +53,13 @@ impl TelemetryOut {
         TelemetryOut { sender, dropped: 0 }
     }
 
-    fn publish(&mut self, report: Telemetry) {
+    /// `false` when the report was dropped.
+    fn publish(&mut self, report: Telemetry) -> bool {
         let Some(sender) = &self.sender else {
-            return;
+            return true;
         };
-        if sender.try_send(report).is_err() {
+        let sent = sender.try_send(report).is_ok();
+        if !sent {
             self.dropped += 1;
             if self.dropped.is_power_of_two() {
                 warn!(
@@ -60,6 +68,7 @@ impl TelemetryOut {
                 );
             }
         }
+        sent
     }
 }
 
@@ -128,14 +137,29 @@ impl Application {
     /// Runs the engine on `input` and carries out its outputs; a charger command that
     /// cannot be delivered is answered at once so the SCADA command is confirmed.
     pub fn feed(&mut self, input: Input) {
+        self.observe_input(&input);
         let mut inputs = vec![input];
         while let Some(input) = inputs.pop() {
             let outputs = self.engine.handle(Utc::now(), input);
             let mut station_outputs = Vec::with_capacity(outputs.len());
             for output in outputs {
                 match output {
-                    Output::Persist(change) => self.persistence.record(change),
-                    Output::Telemetry(report) => self.telemetry.publish(report),
+                    Output::Persist(change) => {
+                        if let Persist::IoaBlock { charger, ioa_base } = &change {
+                            self.directory.add_charger(charger, *ioa_base);
+                        }
+                        self.persistence.record(change)
+                    }
+                    Output::Telemetry(report) => {
+                        if !self.telemetry.publish(report) {
+                            self.metrics.telemetry_dropped();
+                        }
+                    }
+                    Output::CommandDone { ref outcome, .. } => {
+                        let positive = matches!(outcome, CommandOutcome::Accepted);
+                        self.metrics.command(positive);
+                        station_outputs.push(output);
+                    }
                     Output::Charger(request) => {
                         let (charger, id) = (request.charger.clone(), request.id);
                         if let Err(result) = self.router.send(request) {
@@ -150,6 +174,22 @@ impl Application {
                 }
             }
             apply(&self.station, station_outputs);
+        }
+    }
+}
+
+impl Application {
+    /// Counts meter polls and sanitizer coercions for the metrics endpoint.
+    fn observe_input(&self, input: &Input) {
+        match input {
+            Input::Meter(MeterEvent::Reading { meter, .. }) => {
+                self.metrics.meter_poll(*meter, true)
+            }
+            Input::Meter(MeterEvent::Failed { meter, .. }) => {
+                self.metrics.meter_poll(*meter, false)
+            }
+            Input::Charger(ChargerEvent::Coerced { kind, .. }) => self.metrics.coercion(*kind),
+            _ => {}
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::mapping::engine::{ChargerSettings, MeterSettings};
 use crate::mapping::layout::ChargerBlock;
 use crate::mapping::{Engine, EngineConfig, Input, PointList};
 use crate::net::HEARTBEAT_PERIOD;
+use crate::observe::{self, Directory, Metrics};
 use crate::ocpp::server::{self as ocpp_server, Router};
 use crate::ocpp::{Mode, Version};
 use crate::station::{Redundancy, Station, StationConfig, StationHandle};
@@ -54,6 +55,11 @@ pub enum RuntimeError {
     },
     #[error("cannot listen for OCPP on {address}: {source}")]
     OcppListen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen for HTTP (metrics, status page) on {address}: {source}")]
+    HttpListen {
         address: String,
         source: std::io::Error,
     },
@@ -122,6 +128,7 @@ pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
             .collect(),
         max_connections: MAX_OCPP_CONNECTIONS,
         transaction_ids: Arc::new(AtomicI32::new(1)),
+        metrics: Arc::default(),
     }
 }
 
@@ -207,6 +214,16 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         "state store opened"
     );
     let persistence = persistence::Persistence::new(store, transaction_ids.clone());
+    let metrics = Arc::new(Metrics::new(
+        config.meter.iter().map(|m| m.name.clone()).collect(),
+        mqtt_settings.as_ref().map(|s| s.stats.clone()),
+    ));
+    let mut directory_points = points.clone();
+    directory_points.add_assigned_blocks(&snapshot.ioa_blocks, config.ocpp.default_connectors);
+    let directory = Arc::new(Directory::new(
+        directory_points,
+        config.ocpp.default_connectors,
+    ));
 
     let listen = config.iec104.listen.to_string();
     let listener =
@@ -228,6 +245,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             t3: Duration::from_secs(config.iec104.t3_s),
         },
         common_address: config.iec104.common_address,
+        metrics: metrics.clone(),
     };
     info!(
         station = %config.station.name,
@@ -245,6 +263,21 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
                 source,
             })?;
     info!(ocpp = %ocpp_listen, versions = ?config.ocpp.versions, "OCPP central system listening");
+    let http_listener = match config.http.enabled {
+        true => {
+            let address = config.http.listen.to_string();
+            let listener =
+                TcpListener::bind(&address)
+                    .await
+                    .map_err(|source| RuntimeError::HttpListen {
+                        address: address.clone(),
+                        source,
+                    })?;
+            info!(http = %address, "metrics and status page on http://{address}/");
+            Some(listener)
+        }
+        false => None,
+    };
     let router = Router::default();
     let (charger_tx, charger_rx) = mpsc::channel(CHARGER_EVENT_QUEUE);
     let health = Health::default();
@@ -260,6 +293,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
                 app_tx.clone(),
                 shutdown.clone(),
                 beat(&name),
+                metrics.clone(),
             )),
         ));
     }
@@ -280,6 +314,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             ocpp_listener,
             ocpp_server::ServerSettings {
                 transaction_ids,
+                metrics: metrics.clone(),
                 ..ocpp_settings(&config)
             },
             router.clone(),
@@ -335,6 +370,24 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             )
         }
     };
+    if let Some(listener) = http_listener {
+        let observer = observe::Observer {
+            metrics: metrics.clone(),
+            station: station.clone(),
+            directory: directory.clone(),
+            station_name: config.station.name.clone(),
+            iec101_lines: config.iec101.len(),
+        };
+        tasks.push((
+            "HTTP server".into(),
+            tokio::spawn(observe::serve(
+                listener,
+                observer,
+                shutdown.clone(),
+                beat("HTTP server"),
+            )),
+        ));
+    }
     let application = Application {
         engine,
         station,
@@ -343,6 +396,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         telemetry: application::TelemetryOut::new(telemetry),
         heartbeat: beat("application"),
         stall_after: test_stall("application"),
+        metrics,
+        directory,
     };
     tasks.push((
         "application".into(),

@@ -89,6 +89,7 @@ class Daemon:
             "iec104": {"listen": f"{LOOPBACK}:{self.port}", **(iec104 or {})},
             "ocpp": {"listen": f"{LOOPBACK}:{self.ocpp_port}", **(ocpp or {})},
             "mqtt": {"enabled": False},
+            "http": {"enabled": False},
             "site": {"ioa_base": 1, **(site or {})},
         }
         for k, v in (extra or {}).items():
