@@ -3,8 +3,8 @@
 #
 #   tests/run.sh [PYTEST_ARGS...]     e.g. tests/run.sh -k site_setpoint -x
 #
-# Stages: system packages, Python venv, iec101 master (lib60870-C), cargo fmt, clippy,
-# cargo test, build, interop tests.
+# Stages: system packages, Python venv, packaging checks, iec101 master (lib60870-C),
+# cargo fmt, clippy, cargo test, build, interop tests.
 # Environment: PYTHON (default python3.11, else python3), CARGO_TARGET_DIR (honoured).
 set -euo pipefail
 
@@ -65,8 +65,9 @@ if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     ensure_apt python3-venv
 fi
 # socat: pseudo-terminal pairs for the IEC 101 tests; cmake (+ gcc, make) builds lib60870-C.
-# mosquitto: the MQTT broker of the mirror tests; openssl: their TLS certificates.
-ensure_apt socat cmake gcc make mosquitto openssl
+# mosquitto: the MQTT broker of the mirror tests; openssl: their TLS certificates;
+# systemd: systemd-analyze verify of the unit (packaging checks).
+ensure_apt socat cmake gcc make mosquitto openssl systemd
 echo "ok"
 
 # ---------------------------------------------------------------- python venv
@@ -92,6 +93,12 @@ echo "OCPP_SCHEMAS_DIR=$OCPP_SCHEMAS_DIR"
 # tests/ocpp_commands.rs runs the `ocpp` package's charger simulator with this interpreter,
 # tests/modbus_meter.rs the pymodbus meter simulator (tests/interop/modbus_meter_sim.py).
 export OCPP_TEST_PYTHON="$VENV/bin/python"
+
+# ---------------------------------------------------------------- packaging
+section "packaging checks"
+# Yocto crates include in sync with Cargo.lock, oelint-adv on the layer's recipes,
+# systemd-analyze verify on the unit, Debian package metadata (tests/packaging.sh).
+VENV="$VENV" "$ROOT/tests/packaging.sh"
 
 # ---------------------------------------------------------------- IEC 101 master peer
 section "iec101 master (lib60870-C from the c104 sdist)"

@@ -97,3 +97,35 @@ def test_a_stuck_task_stops_the_watchdog_pings(make_daemon, notify_socket):
     assert last_ping - ready < 9.0, "the pings stopped soon after the stall"
     log = d.log_text()
     assert "task stuck" in log and "application" in log, d.log_tail(30)
+
+
+def test_the_units_command_lines_work_with_this_binary(tmp_path):
+    """ExecStartPre/ExecStart of systemd/ocpp809.service, run with this build's binary and
+    the shipped default config (as installed at /etc/ocpp809/ocpp809.toml): check-config
+    accepts it, and `run` starts — systemd-analyze verify cannot catch a wrong argument."""
+    import os
+    import shlex
+    import subprocess
+
+    unit = Path(__file__).resolve().parents[2] / "systemd" / "ocpp809.service"
+    binary = os.environ["OCPP809_BIN"]
+    config = tmp_path / "ocpp809.toml"
+    config.write_text(subprocess.run([binary, "default-config"], check=True,
+                                     capture_output=True, text=True).stdout)
+    lines = {k: v for k, v in (line.split("=", 1) for line in unit.read_text().splitlines()
+                               if line.startswith(("ExecStartPre=", "ExecStart=")))}
+    assert set(lines) == {"ExecStartPre", "ExecStart"}, lines
+
+    def argv(key: str) -> list[str]:
+        args = shlex.split(lines[key])
+        assert args[0] == "/usr/bin/ocpp809", args
+        return [binary] + [str(config) if a == "/etc/ocpp809/ocpp809.toml" else a
+                           for a in args[1:]]
+
+    check = subprocess.run(argv("ExecStartPre"), capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, f"{lines['ExecStartPre']}: {check.stderr}"
+    run = argv("ExecStart")
+    assert run[1] == "run" and "--config" in run, run
+    # `run --config FILE` is accepted (a wrong argument exits with clap's status 2 at once).
+    probe = subprocess.run(run + ["--help"], capture_output=True, text=True, timeout=30)
+    assert probe.returncode == 0, probe.stderr
