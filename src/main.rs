@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use ocpp809::config::Config;
@@ -94,16 +94,24 @@ fn init_tracing(level: Option<&str>) {
 /// `--config`, else the system file if present, else the embedded default.
 fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     let system = Path::new(SYSTEM_CONFIG);
-    match explicit {
-        Some(path) => Ok(Config::load(path)?),
-        None if system.exists() => Ok(Config::load(system)?),
-        None => Ok(Config::embedded_default()),
+    let path = match explicit {
+        Some(path) => path,
+        None if system.exists() => system,
+        None => return Ok(Config::embedded_default()),
+    };
+    let config = Config::load(path)?;
+    if let Some(warning) = config.exposure_warning(path) {
+        warn!("{warning}");
     }
+    Ok(config)
 }
 
 fn check_config(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
+            if let Some(warning) = config.exposure_warning(file) {
+                eprintln!("warning: {warning}");
+            }
             println!("{}: valid", file.display());
             println!("{}", config.summary());
             ExitCode::SUCCESS

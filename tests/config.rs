@@ -981,3 +981,38 @@ fn deadbands_are_not_negative() {
     rejects("[iec104]\npower_deadband_kw = -0.1  # <- iec104.power_deadband_kw\n");
     rejects("[iec104]\ncurrent_deadband_a = -1  # <- iec104.current_deadband_a\n");
 }
+
+#[test]
+fn a_world_readable_file_with_passwords_is_flagged() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("ocpp809-perm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("ocpp809.toml");
+    let with_secret =
+        "[[charger]]\nid = \"CP001\"\nioa_base = 1000\npassword = \"0123456789abcdef\"\n";
+    std::fs::write(&path, with_secret).expect("write");
+    let set_mode = |mode| {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    set_mode(0o644);
+    let config = Config::load(&path).expect("valid");
+    assert!(config.has_secrets());
+    let warning = config
+        .exposure_warning(&path)
+        .expect("world-readable with a password");
+    assert!(
+        warning.contains("644") && !warning.contains("0123456789abcdef"),
+        "{warning}"
+    );
+    set_mode(0o640);
+    assert_eq!(config.exposure_warning(&path), None);
+    std::fs::write(&path, "[[charger]]\nid = \"CP001\"\nioa_base = 1000\n").expect("write");
+    set_mode(0o644);
+    let plain = Config::load(&path).expect("valid");
+    assert_eq!(
+        plain.exposure_warning(&path),
+        None,
+        "no secrets, nothing to protect"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

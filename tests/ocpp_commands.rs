@@ -394,6 +394,7 @@ async fn run(python: &str, version: Version) {
         modes: HashMap::new(),
         max_connections: 16,
         transaction_ids: Default::default(),
+        auth_throttle: Default::default(),
         metrics: Default::default(),
     };
     let router = Router::default();

@@ -116,6 +116,33 @@ impl Config {
         }
     }
 
+    /// Whether the file holds secrets: charger passwords, the MQTT password, or credentials
+    /// in the MQTT URL.
+    pub fn has_secrets(&self) -> bool {
+        self.charger.iter().any(|c| c.password.is_some())
+            || self.mqtt.password.is_some()
+            || self
+                .mqtt
+                .url
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.split('/').next().unwrap_or_default().contains('@'))
+    }
+
+    /// A warning when the file at `path` holds secrets and every local user may read it
+    /// (issue 9: "warn if world-readable with secrets"). `None` when it is fine or the
+    /// permissions cannot be read.
+    pub fn exposure_warning(&self, path: &Path) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        (mode & 0o004 != 0 && self.has_secrets()).then(|| {
+            format!(
+                "{} holds passwords and is readable by every user (mode {:o}); restrict it, e.g. chmod 640 and group ocpp809",
+                path.display(),
+                mode & 0o777
+            )
+        })
+    }
+
     /// IOA blocks taken by the site, configured meters and configured chargers, with their
     /// owner ("site", "meter grid", "charger CP001"), in that order. Blocks for unknown
     /// chargers are allocated at run time around these.

@@ -13,6 +13,7 @@ pub mod framing;
 pub mod sanitize;
 pub mod server;
 pub mod session;
+pub mod throttle;
 pub mod v16;
 pub mod v201;
 

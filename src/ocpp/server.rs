@@ -5,7 +5,7 @@
 //! first. Commands from the engine are routed to the live connection through [`Router`].
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use super::framing::MAX_FRAME_BYTES;
 use super::session::{Session, SessionConfig};
+use super::throttle::{self, AuthThrottle, Verdict};
 use super::{v16, v201, Dialect, Mode, Version};
 use crate::mapping::charger::{ChargerEvent, ChargerId, ChargerRequest, CommandResult};
 use crate::observe::{self, Gauge, Metrics};
@@ -45,6 +46,8 @@ pub struct ServerSettings {
     pub known_chargers: Option<Vec<ChargerId>>,
     /// Security profile 1: chargers that must authenticate with HTTP Basic auth.
     pub passwords: HashMap<ChargerId, String>,
+    /// Failed Basic authentications per (address, charger); shared by every connection.
+    pub auth_throttle: Arc<AuthThrottle>,
     /// Chargers whose leniency differs from `mode`.
     pub modes: HashMap<ChargerId, Mode>,
     /// Next 1.6 transaction id (shared with the state store, which persists it).
@@ -169,8 +172,9 @@ impl Connection {
         let callback = {
             let decided = decided.clone();
             let settings = self.settings.clone();
+            let peer = self.peer.ip();
             move |request: &Request, response: Response| {
-                let (accepted, response) = negotiate(&settings, request, response)?;
+                let (accepted, response) = negotiate(&settings, peer, request, response)?;
                 *lock(&decided) = Some(accepted);
                 Ok(response)
             }
@@ -312,6 +316,7 @@ fn dialect(version: Version) -> Box<dyn Dialect> {
 #[allow(clippy::result_large_err)]
 fn negotiate(
     settings: &ServerSettings,
+    peer: IpAddr,
     request: &Request,
     mut response: Response,
 ) -> Result<(Accepted, Response), ErrorResponse> {
@@ -323,8 +328,22 @@ fn negotiate(
         }
     }
     if let Some(password) = settings.passwords.get(&charger) {
-        if !basic_auth_matches(request, &charger, password) {
-            warn!(%charger, "security event: HTTP Basic authentication failed");
+        let throttle = &settings.auth_throttle;
+        let now = Instant::now();
+        if throttle.blocked(peer, &charger, now) {
+            return Err(refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed authentications; try again later",
+            ));
+        }
+        if basic_auth_matches(request, &charger, password) {
+            throttle.succeeded(peer, &charger);
+        } else {
+            if throttle.failed(peer, &charger, now) == Verdict::NowBlocked {
+                warn!(%charger, %peer, failures = throttle::MAX_FAILURES, window_s = throttle::WINDOW.as_secs(),
+                    "security event: repeated HTTP Basic authentication failures; further attempts refused for the window");
+            }
+            warn!(%charger, %peer, "security event: HTTP Basic authentication failed");
             let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
             response.headers_mut().insert(
                 "www-authenticate",

@@ -127,6 +127,7 @@ pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
             .filter_map(|c| Some((c.id.clone(), c.password.clone()?)))
             .collect(),
         max_connections: MAX_OCPP_CONNECTIONS,
+        auth_throttle: Default::default(),
         transaction_ids: Arc::new(AtomicI32::new(1)),
         metrics: Arc::default(),
     }
