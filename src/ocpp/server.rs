@@ -229,17 +229,20 @@ impl Connection {
         let mut last_heard = Instant::now();
         let mut next_transaction_id = || self.transaction_ids.fetch_add(1, Ordering::Relaxed);
         let close: Option<CloseFrame> = loop {
+            // Events go to the application before the CALLRESULT goes to the charger: once a
+            // charger has its answer, anything another charger reports later must queue
+            // behind this event, or SCADA would see the two out of order.
+            while let Some(event) = session.poll_event() {
+                if self.events.send(event).await.is_err() {
+                    break;
+                }
+            }
             while let Some(text) = session.poll_outgoing() {
                 if let Err(error) = socket.send(Message::text(text)).await {
                     debug!(%charger, %error, "send failed");
                     break;
                 }
                 self.settings.metrics.count(observe::Message::OcppOut);
-            }
-            while let Some(event) = session.poll_event() {
-                if self.events.send(event).await.is_err() {
-                    break;
-                }
             }
             let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
