@@ -127,8 +127,9 @@ cargo clippy --all-targets -- -D warnings
 section "cargo test"
 cargo test --all-targets
 
-section "cargo build --bin ocpp809"
-cargo build --bin ocpp809
+section "cargo build --bin ocpp809 --example soak"
+# The soak example is already built by cargo test --all-targets; test_soak.py runs it.
+cargo build --bin ocpp809 --example soak
 export OCPP809_BIN="$TARGET_DIR/debug/ocpp809"
 [ -x "$OCPP809_BIN" ] || { echo "no binary at $OCPP809_BIN" >&2; exit 1; }
 

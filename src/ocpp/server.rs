@@ -131,6 +131,9 @@ pub async fn serve(
     heartbeat: crate::health::Heartbeat,
 ) {
     let generations = Arc::new(AtomicU64::new(1));
+    // Shared, not cloned per connection: the settings hold every configured charger id,
+    // and a copy per session made memory grow with chargers × sessions (BENCHMARKS.md "Scale").
+    let settings = Arc::new(settings);
     let transaction_ids = settings.transaction_ids.clone();
     let max_connections = settings.max_connections;
     crate::net::accept_loop(
@@ -156,7 +159,7 @@ pub async fn serve(
 
 struct Connection {
     peer: SocketAddr,
-    settings: ServerSettings,
+    settings: Arc<ServerSettings>,
     router: Router,
     events: mpsc::Sender<ChargerEvent>,
     generation: u64,
