@@ -262,6 +262,10 @@ pub fn parse_number_text(s: &str) -> Result<Quantity, String> {
         ));
         Some(unit)
     };
+    // "1e308MW" is a finite number in a unit whose base-unit value is not.
+    if unit.is_some_and(|u| !(number * u.factor).is_finite()) {
+        return Err(format!("number \"{quoted}\" out of range"));
+    }
     Ok(Quantity {
         number,
         unit,
@@ -657,6 +661,25 @@ mod tests {
     fn a_huge_json_number_is_refused_not_infinite() {
         let v: Value = serde_json::from_str("1e400").unwrap_or(Value::Null);
         assert!(parse_number(&v, false).is_err());
+    }
+
+    /// Found by the `ocpp_sanitize` fuzz target (2026-11-30): a finite number whose unit
+    /// suffix takes it past f64 (1e308 × 1e6) was read as a Quantity worth infinity.
+    #[test]
+    fn a_suffix_that_overflows_is_refused_not_infinite() {
+        let text = std::str::from_utf8(&[
+            0x09, 0x09, 0x09, 0x09, 0x09, 0x09, 0x31, 0x65, 0x33, 0x30, 0x38, 0x4D, 0x57,
+        ])
+        .unwrap_or_default();
+        assert_eq!(text, "\t\t\t\t\t\t1e308MW");
+        assert_eq!(
+            parse_number_text(text),
+            Err("number \"\t\t\t\t\t\t1e308MW\" out of range".to_string())
+        );
+        assert!(parse_number_text("-1.7e308kWh").is_err());
+        assert!(parse_number_text("1e302MW").is_ok_and(|q| q.in_base_unit().is_finite()));
+        let n = sample(Measurand::PowerActiveImport, json!("1e308MW"), None, 0);
+        assert!(matches!(n.value, SampleValue::Invalid { .. }), "{n:?}");
     }
 
     fn sample(m: Measurand, raw: Value, unit: Option<&str>, mult: i32) -> Normalised {
