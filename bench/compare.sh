@@ -55,42 +55,9 @@ LOADGEN_BIN="$TARGET_DIR/release/examples/ocpp_loadgen"
 ECHO_BIN="$TARGET_DIR/release/examples/ws_echo"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/compare-bench.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Shared helpers: cleanup of $PIDS and $WORK, say, free_port, wait_port, cpu_ticks/$HZ.
+. "$ROOT/bench/lib.sh"
 
-say() { printf '\n== %s\n' "$*" >&2; }
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-    local port="$1" pid="$2" i
-    for i in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "nothing listening on 127.0.0.1:$port" >&2
-    return 1
-}
-
-# utime + stime of a process in clock ticks (fields 14, 15; no spaces in our names).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-HZ="$(getconf CLK_TCK)"
 now() { date +%s.%N; }
 
 load_snapshot() { cut -d' ' -f1-3 /proc/loadavg; }

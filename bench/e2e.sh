@@ -27,37 +27,8 @@ E2E_BIN="$TARGET_DIR/release/examples/e2e_latency"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/e2e-bench.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { printf '\n== %s\n' "$*" >&2; }
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-    local port="$1" i
-    for i in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "nothing listening on 127.0.0.1:$port" >&2
-    return 1
-}
+# Shared helpers: cleanup of $PIDS and $WORK, say, free_port, wait_port, cpu_ticks/$HZ.
+. "$ROOT/bench/lib.sh"
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     say "building release daemon and example"

@@ -34,25 +34,8 @@ SOURCE_BIN="$TARGET_DIR/release/examples/iec104_source"
 SINK_BIN="$TARGET_DIR/release/examples/iec104_sink"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/iec104-bench.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { printf '\n== %s\n' "$*" >&2; }
-
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# Shared helpers: cleanup of $PIDS and $WORK, say, free_port, wait_port, cpu_ticks/$HZ.
+. "$ROOT/bench/lib.sh"
 
 # ------------------------------------------------------------------------------- build
 say "building release examples"

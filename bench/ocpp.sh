@@ -36,42 +36,11 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10100 ]; then
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ocpp-bench.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { printf '\n== %s\n' "$*" >&2; }
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
+# Readiness waits are 5 s here.
+WAIT_PORT_TRIES=100
+# Shared helpers: cleanup of $PIDS and $WORK, say, free_port, wait_port, cpu_ticks/$HZ.
+. "$ROOT/bench/lib.sh"
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-# utime + stime of a process, clock ticks (fields 14 and 15; the name in field 2 has no spaces).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-HZ="$(getconf CLK_TCK)"
-
-wait_port() {
-    local port="$1" i
-    for i in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "nothing listening on 127.0.0.1:$port" >&2
-    return 1
-}
 
 # ------------------------------------------------------------------------------- build
 if [ -z "${SKIP_BUILD:-}" ]; then
