@@ -198,8 +198,9 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn telemetry_dropped(&self) {
-        self.telemetry_dropped.fetch_add(1, Ordering::Relaxed);
+    /// One more telemetry report dropped; returns the total so far.
+    pub fn telemetry_dropped(&self) -> u64 {
+        self.telemetry_dropped.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// A meter poll result; `meter` is the index in the configuration.

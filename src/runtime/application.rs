@@ -42,33 +42,27 @@ pub struct Application {
 }
 
 /// Hands reports to the MQTT mirror without ever waiting for it: when its queue is full
-/// the report is dropped and counted (the mirror's own buffer covers broker outages).
+/// the report is dropped and counted in the metrics (the mirror's own buffer covers broker
+/// outages).
 pub struct TelemetryOut {
     sender: Option<mpsc::Sender<Telemetry>>,
-    dropped: u64,
 }
 
 impl TelemetryOut {
     pub fn new(sender: Option<mpsc::Sender<Telemetry>>) -> TelemetryOut {
-        TelemetryOut { sender, dropped: 0 }
+        TelemetryOut { sender }
     }
 
-    /// `false` when the report was dropped.
-    fn publish(&mut self, report: Telemetry) -> bool {
+    fn publish(&self, report: Telemetry, metrics: &Metrics) {
         let Some(sender) = &self.sender else {
-            return true;
+            return;
         };
-        let sent = sender.try_send(report).is_ok();
-        if !sent {
-            self.dropped += 1;
-            if self.dropped.is_power_of_two() {
-                warn!(
-                    dropped = self.dropped,
-                    "telemetry queue full: reports dropped"
-                );
+        if sender.try_send(report).is_err() {
+            let dropped = metrics.telemetry_dropped();
+            if dropped.is_power_of_two() {
+                warn!(dropped, "telemetry queue full: reports dropped");
             }
         }
-        sent
     }
 }
 
@@ -150,11 +144,7 @@ impl Application {
                         }
                         self.persistence.record(change)
                     }
-                    Output::Telemetry(report) => {
-                        if !self.telemetry.publish(report) {
-                            self.metrics.telemetry_dropped();
-                        }
-                    }
+                    Output::Telemetry(report) => self.telemetry.publish(report, &self.metrics),
                     Output::CommandDone { ref outcome, .. } => {
                         let positive = matches!(outcome, CommandOutcome::Accepted);
                         self.metrics.command(positive);
