@@ -29,7 +29,7 @@ use crate::asdu::AsduParams;
 use crate::config::{Iec101, Iec101Mode, Parity};
 use crate::health::Heartbeat;
 use crate::net::{sleep_until, HEARTBEAT_PERIOD};
-use crate::observe::{Gauge, Message, Metrics};
+use crate::observe::{Gauge, GaugeGuard, Message, Metrics};
 use crate::station::{DataClass, LinkProfile, SessionId, Station, StationHandle, ToApplication};
 
 /// A line whose master sent nothing for this long stops receiving events (they wait in the
@@ -261,8 +261,8 @@ impl Line<'_> {
         let unbalanced = self.block.mode == Iec101Mode::Unbalanced;
         let mut input = vec![0u8; 512];
         let mut output = Vec::with_capacity(512);
-        let mut active = false;
-        let mut active_gauge = self.metrics.hold(Gauge::Iec101LinesActive, false);
+        // Whether this line's data transfer is active; it counts in the metrics gauge too.
+        let mut active = self.metrics.hold(Gauge::Iec101LinesActive, false);
         let mut heard: Option<Instant> = None;
         let mut last_input: Option<Instant> = None;
         let gap = idle_gap(self.block.baud);
@@ -287,19 +287,15 @@ impl Line<'_> {
                         if unbalanced {
                             self.station.with(|s| s.note_polled(session, now));
                         }
-                        if !active && (event == LinkEvent::MasterActive || unbalanced) {
-                            active = true;
-                            active_gauge.set(true);
+                        if !active.is_on() && (event == LinkEvent::MasterActive || unbalanced) {
                             debug!(device = %self.block.device, "IEC 101 master active");
-                            self.station.with(|s| s.set_active(session, true));
+                            self.set_active(&mut active, session, true);
                         }
                     }
                     LinkEvent::LinkFailed => {
-                        if active {
-                            active = false;
-                            active_gauge.set(false);
+                        if active.is_on() {
                             warn!(device = %self.block.device, "IEC 101 link failed: master does not answer");
-                            self.station.with(|s| s.set_active(session, false));
+                            self.set_active(&mut active, session, false);
                         }
                     }
                 }
@@ -326,16 +322,20 @@ impl Line<'_> {
                 _ = wake.notified() => {}
                 _ = idle_check.tick() => {
                     let silent = heard.is_none_or(|at| at.elapsed() >= IDLE_AFTER);
-                    if active && silent && unbalanced {
-                        active = false;
-                        active_gauge.set(false);
+                    if active.is_on() && silent && unbalanced {
                         info!(device = %self.block.device, "IEC 101 master silent: events kept for the next master");
-                        self.station.with(|s| s.set_active(session, false));
+                        self.set_active(&mut active, session, false);
                     }
                 }
                 _ = shutdown.changed() => return Ok(()),
             }
         }
+    }
+
+    /// Starts or stops data transfer of this line's station session, and its gauge with it.
+    fn set_active(&self, active: &mut GaugeGuard, session: SessionId, on: bool) {
+        active.set(on);
+        self.station.with(|s| s.set_active(session, on));
     }
 
     /// Runs `f` with the link and the station locked, then hands requests to the

@@ -407,6 +407,11 @@ pub struct GaugeGuard {
 }
 
 impl GaugeGuard {
+    /// Whether this holder counts in the gauge now.
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
     pub fn set(&mut self, on: bool) {
         if on != self.on {
             let delta = if on { 1 } else { -1 };
