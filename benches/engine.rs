@@ -46,6 +46,8 @@ fn config(site_limit_kw: Option<f64>) -> EngineConfig {
             })
             .collect(),
         meters: Vec::new(),
+        // As with MQTT off: the figures are the mapping path alone.
+        telemetry: false,
     }
 }
 

@@ -168,6 +168,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
                 phases: c.phases,
             })
             .collect(),
+        telemetry: config.mqtt.enabled,
         meters: config
             .meter
             .iter()

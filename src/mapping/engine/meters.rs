@@ -275,6 +275,7 @@ mod tests {
                 max_kw: 22.0,
                 phases: 3,
             }],
+            telemetry: true,
             meters: vec![MeterSettings {
                 name: "grid".into(),
                 ioa_base: 900,

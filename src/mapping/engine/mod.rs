@@ -60,6 +60,9 @@ pub struct EngineConfig {
     pub chargers: Vec<ChargerSettings>,
     /// Index = `MeterEvent` meter index.
     pub meters: Vec<MeterSettings>,
+    /// Produce `Output::Telemetry` (someone consumes it, e.g. the MQTT mirror); without a
+    /// consumer the per-sample and per-event reports are not built at all.
+    pub telemetry: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -190,7 +193,9 @@ impl Engine {
                 out
             }
             Input::Scada(command) => {
-                self.commands_in_flight.record(&command);
+                if self.config.telemetry {
+                    self.commands_in_flight.record(&command);
+                }
                 self.scada_command(now, command)
             }
             Input::Charger(event) => self.charger_event(now, event),
@@ -525,6 +530,7 @@ pub(super) mod tests {
                 phases: 3,
             }],
             meters: Vec::new(),
+            telemetry: true,
         })
     }
 

@@ -120,6 +120,9 @@ fn command_value(action: &CommandAction) -> Option<f64> {
 impl Engine {
     /// Appends a command report for every SCADA command `out` completes.
     pub(super) fn report_commands(&mut self, now: DateTime<Utc>, out: &mut Vec<Output>) {
+        if !self.config.telemetry {
+            return;
+        }
         let reports: Vec<Output> = out
             .iter()
             .filter_map(|o| match o {
@@ -160,6 +163,9 @@ impl Engine {
 
     pub(super) fn snapshots(&mut self, now: DateTime<Utc>) -> Vec<Output> {
         let dirty = std::mem::take(&mut self.dirty);
+        if !self.config.telemetry {
+            return Vec::new();
+        }
         let mut out: Vec<Output> = dirty
             .chargers
             .into_iter()
@@ -204,6 +210,9 @@ impl Engine {
         index: usize,
         event: &ChargerEvent,
     ) -> Vec<Output> {
+        if !self.config.telemetry {
+            return Vec::new();
+        }
         let Some(state) = self.chargers.get(index) else {
             return Vec::new();
         };
@@ -325,6 +334,9 @@ impl Engine {
         index: usize,
         command: &ScadaCommand,
     ) -> Option<Output> {
+        if !self.config.telemetry {
+            return None;
+        }
         let state = self.chargers.get(index)?;
         let offset = command.ioa.checked_sub(state.settings.block.ioa_base)?;
         let requested_kw = match (offset, command.action) {
@@ -457,6 +469,25 @@ mod tests {
             telemetry(&quiet).is_empty(),
             "nothing changed, nothing sent"
         );
+    }
+
+    #[test]
+    fn without_a_consumer_no_reports_are_built() {
+        let (mut engine, now) = connected_engine();
+        engine.config.telemetry = false;
+        let out = engine.handle(
+            now,
+            sample(vec![SampledValue {
+                measurand: Measurand::PowerActiveImport,
+                phase: None,
+                value: SampleValue::Valid(14_400.0),
+                unit: "W".into(),
+            }]),
+        );
+        assert!(telemetry(&out).is_empty());
+        assert!(out.iter().any(|o| matches!(o, Output::Point(_))), "points still flow");
+        let tick = engine.handle(now, Input::Tick { scada_present: true });
+        assert!(telemetry(&tick).is_empty());
     }
 
     #[test]

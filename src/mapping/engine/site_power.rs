@@ -260,6 +260,7 @@ mod tests {
             unknown: None,
             chargers: vec![charger("A", 1000), charger("B", 1100)],
             meters: Vec::new(),
+            telemetry: true,
         })
     }
 
