@@ -485,8 +485,16 @@ mod tests {
             }]),
         );
         assert!(telemetry(&out).is_empty());
-        assert!(out.iter().any(|o| matches!(o, Output::Point(_))), "points still flow");
-        let tick = engine.handle(now, Input::Tick { scada_present: true });
+        assert!(
+            out.iter().any(|o| matches!(o, Output::Point(_))),
+            "points still flow"
+        );
+        let tick = engine.handle(
+            now,
+            Input::Tick {
+                scada_present: true,
+            },
+        );
         assert!(telemetry(&tick).is_empty());
     }
 
