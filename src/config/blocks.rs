@@ -280,6 +280,19 @@ pub struct Charger {
     /// for a legacy one).
     #[serde(default)]
     pub mode: Option<super::OcppMode>,
+    /// `false`: this charger is not relayed to the upstream CSMS (`[upstream]`).
+    #[serde(default = "yes")]
+    pub upstream: bool,
+    /// Upstream URL of this charger instead of `upstream.url`.
+    #[serde(default)]
+    pub upstream_url: Option<String>,
+    /// Upstream Basic-auth password of this charger instead of `upstream.password`.
+    #[serde(default)]
+    pub upstream_password: Option<super::Secret>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one<T: From<u8>>() -> T {

@@ -8,6 +8,7 @@ mod blocks;
 mod layout;
 mod locate;
 mod sections;
+mod upstream;
 mod validate;
 
 use std::fmt::Write as _;
@@ -19,6 +20,7 @@ use serde::Deserialize;
 pub use blocks::*;
 use locate::Source;
 pub use sections::*;
+pub use upstream::*;
 
 /// Highest information object address: IOAs are 3 octets on IEC 104.
 pub const MAX_IOA: u32 = 16_777_215;
@@ -47,6 +49,8 @@ pub struct Config {
     pub http: Http,
     /// `[site]`
     pub site: Site,
+    /// `[upstream]`
+    pub upstream: Upstream,
     /// `[[iec101]]` serial lines; none by default.
     pub iec101: Vec<Iec101>,
     /// `[[meter]]` Modbus meters; none by default.
@@ -121,6 +125,8 @@ impl Config {
     pub fn has_secrets(&self) -> bool {
         self.charger.iter().any(|c| c.password.is_some())
             || self.mqtt.password.is_some()
+            || !self.upstream.password.expose().is_empty()
+            || self.charger.iter().any(|c| c.upstream_password.is_some())
             || self
                 .mqtt
                 .url

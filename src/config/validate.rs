@@ -10,7 +10,7 @@ use super::layout;
 use super::locate::Source;
 use super::{
     Charger, Config, ConfigError, Iec101, Iec101Mode, Iec104, Measurand, Meter, MeterRegister,
-    Mqtt, Ocpp, RegisterType, Site, Station, CHARGER_BLOCK_LEN, MAX_IOA, OCPP_VERSIONS,
+    Mqtt, Ocpp, RegisterType, Site, Station, Upstream, CHARGER_BLOCK_LEN, MAX_IOA, OCPP_VERSIONS,
 };
 
 /// Longest accepted duration outside the IEC timers: far beyond any sensible setting, and
@@ -155,6 +155,7 @@ fn check(c: &Config, source: &Source) -> Check {
     mqtt(&c.mqtt)?;
     http(c)?;
     site(&c.site)?;
+    upstream(&c.upstream)?;
     for (i, charger) in c.charger.iter().enumerate() {
         self::charger(&format!("charger[{i}]"), charger)?;
         if let Some(j) = c.charger[..i].iter().position(|o| o.id == charger.id) {
@@ -339,6 +340,37 @@ fn mqtt(m: &Mqtt) -> Check {
     )
 }
 
+/// `ws://` or `wss://` with a host (the charge point id is appended at run time).
+fn upstream_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"))
+        .ok_or("must start with ws:// or wss://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    host_port(authority).map(|_| ())
+}
+
+fn upstream(u: &Upstream) -> Check {
+    upstream_url(&u.url).map_err(|e| bad("upstream.url", format!("{:?} {e}", u.url)))?;
+    within(u.queue_messages, 1..=1_000_000, "upstream.queue_messages")?;
+    within(u.answer_timeout_s, 1..=300, "upstream.answer_timeout_s")?;
+    ensure_either(
+        u.client_cert.is_some() == u.client_key.is_some(),
+        "upstream.client_cert",
+        "upstream.client_key",
+        "client_cert and client_key go together".to_owned(),
+    )?;
+    let tls = u.url.starts_with("wss://");
+    for (set, key) in [
+        (u.ca_file.is_some(), "upstream.ca_file"),
+        (u.client_cert.is_some(), "upstream.client_cert"),
+        (u.client_key.is_some(), "upstream.client_key"),
+    ] {
+        ensure(!set || tls, key, "applies to wss:// URLs only")?;
+    }
+    Ok(())
+}
+
 fn site(s: &Site) -> Check {
     kw_at_least_zero(s.limit_kw, "site.limit_kw")?;
     kw_at_least_zero(s.failsafe_limit_kw, "site.failsafe_limit_kw")?;
@@ -358,6 +390,9 @@ fn charger(at: &str, c: &Charger) -> Check {
         &format!("{at}.connectors"),
     )?;
     one_of(c.phases, &[1, 3], &format!("{at}.phases"))?;
+    if let Some(url) = &c.upstream_url {
+        upstream_url(url).map_err(|e| bad(format!("{at}.upstream_url"), format!("{url:?} {e}")))?;
+    }
     if let Some(password) = &c.password {
         let printable = password.chars().all(|ch| ch.is_ascii_graphic());
         if !(16..=40).contains(&password.len()) || !printable {

@@ -208,7 +208,8 @@ fn read_pem(what: &'static str, path: &Path) -> Result<BufReader<File>, MqttErro
         })
 }
 
-fn certificates(
+/// The certificates of a PEM file (also used for the upstream CSMS client, `ocpp::relay`).
+pub(crate) fn certificates(
     what: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, MqttError> {
@@ -229,8 +230,11 @@ fn certificates(
     Ok(certs)
 }
 
-fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, MqttError> {
-    let what = "mqtt.client_key";
+/// The private key of a PEM file; `what` names the key in errors.
+pub(crate) fn private_key(
+    what: &'static str,
+    path: &Path,
+) -> Result<PrivateKeyDer<'static>, MqttError> {
     rustls_pemfile::private_key(&mut read_pem(what, path)?)
         .map_err(|source| MqttError::File {
             what,
@@ -267,8 +271,10 @@ fn tls_config(mqtt: &Mqtt) -> Result<ClientConfig, MqttError> {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots);
     let config = match (&mqtt.client_cert, &mqtt.client_key) {
-        (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(certificates("mqtt.client_cert", cert)?, private_key(key)?)?,
+        (Some(cert), Some(key)) => builder.with_client_auth_cert(
+            certificates("mqtt.client_cert", cert)?,
+            private_key("mqtt.client_key", key)?,
+        )?,
         _ => builder.with_no_client_auth(),
     };
     Ok(config)

@@ -78,6 +78,35 @@ pub enum Gauge {
     Iec101LinesActive,
     /// Chargers with an OCPP WebSocket session.
     ChargersConnected,
+    /// Chargers whose upstream CSMS connection is up (OCPP relay).
+    UpstreamsConnected,
+}
+
+/// A counter of the OCPP relay's durable upstream queue, `ocpp809_upstream_messages_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamCounter {
+    /// Transaction messages stored while the upstream was unreachable.
+    Queued,
+    /// Queued messages delivered (answered by the upstream).
+    Replayed,
+    /// Queued messages dropped (queue full or not storable).
+    Dropped,
+}
+
+impl UpstreamCounter {
+    const ALL: [UpstreamCounter; 3] = [
+        UpstreamCounter::Queued,
+        UpstreamCounter::Replayed,
+        UpstreamCounter::Dropped,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            UpstreamCounter::Queued => "queued",
+            UpstreamCounter::Replayed => "replayed",
+            UpstreamCounter::Dropped => "dropped",
+        }
+    }
 }
 
 const COERCION_KINDS: [CoercionKind; 9] = [
@@ -121,6 +150,8 @@ pub struct Metrics {
     iec104_masters: AtomicI64,
     iec101_lines_active: AtomicI64,
     chargers_connected: AtomicI64,
+    upstreams_connected: AtomicI64,
+    upstream: [AtomicU64; UpstreamCounter::ALL.len()],
     messages: [AtomicU64; Message::ALL.len()],
     coercions: [AtomicU64; COERCION_KINDS.len()],
     commands_positive: AtomicU64,
@@ -154,6 +185,8 @@ impl Metrics {
             iec104_masters: AtomicI64::new(0),
             iec101_lines_active: AtomicI64::new(0),
             chargers_connected: AtomicI64::new(0),
+            upstreams_connected: AtomicI64::new(0),
+            upstream: Default::default(),
             messages: Default::default(),
             coercions: Default::default(),
             commands_positive: AtomicU64::new(0),
@@ -198,6 +231,20 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds `n` to an upstream queue counter.
+    pub fn upstream(&self, counter: UpstreamCounter, n: u64) {
+        if let Some(i) = UpstreamCounter::ALL.iter().position(|c| *c == counter) {
+            self.upstream[i].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub fn upstream_count(&self, counter: UpstreamCounter) -> u64 {
+        UpstreamCounter::ALL
+            .iter()
+            .position(|c| *c == counter)
+            .map_or(0, |i| self.upstream[i].load(Ordering::Relaxed))
+    }
+
     /// One more telemetry report dropped; returns the total so far.
     pub fn telemetry_dropped(&self) -> u64 {
         self.telemetry_dropped.fetch_add(1, Ordering::Relaxed) + 1
@@ -220,6 +267,7 @@ impl Metrics {
             Gauge::Iec104Masters => &self.iec104_masters,
             Gauge::Iec101LinesActive => &self.iec101_lines_active,
             Gauge::ChargersConnected => &self.chargers_connected,
+            Gauge::UpstreamsConnected => &self.upstreams_connected,
         }
     }
 
@@ -278,6 +326,11 @@ impl Metrics {
                 "ocpp809_chargers_connected",
                 "Chargers with an OCPP WebSocket session.",
                 Gauge::ChargersConnected,
+            ),
+            (
+                "ocpp809_upstreams_connected",
+                "Chargers whose upstream CSMS connection (OCPP relay) is up.",
+                Gauge::UpstreamsConnected,
             ),
         ];
         for (name, help, gauge) in gauges {
@@ -389,6 +442,19 @@ impl Metrics {
             &[],
             mqtt.map_or(0, MqttStats::dropped) + self.telemetry_dropped.load(Ordering::Relaxed),
         );
+        let name = "ocpp809_upstream_messages_total";
+        out.family(
+            name,
+            "counter",
+            "OCPP relay transaction messages queued for, replayed to, or dropped before the upstream CSMS.",
+        );
+        for counter in UpstreamCounter::ALL {
+            out.sample(
+                name,
+                &[("event", counter.label())],
+                self.upstream_count(counter),
+            );
+        }
         let name = "ocpp809_meter_poll_failures_total";
         out.family(name, "counter", "Failed Modbus polls per configured meter.");
         for (meter, failures) in &self.meter_failures {

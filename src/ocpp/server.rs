@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::framing::MAX_FRAME_BYTES;
 use super::session::{Session, SessionConfig};
 use super::throttle::{self, AuthThrottle, Verdict};
-use super::{v16, v201, Dialect, Mode, Version};
+use super::{relay, v16, v201, Dialect, Mode, Version};
 use crate::mapping::charger::{ChargerEvent, ChargerId, ChargerRequest, CommandResult};
 use crate::observe::{self, Gauge, Metrics};
 
@@ -55,6 +55,8 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Chargers connected, OCPP-J frames in and out.
     pub metrics: Arc<Metrics>,
+    /// OCPP local controller: relay chargers to an upstream CSMS (`[upstream]`).
+    pub upstream: Option<Arc<relay::link::UpstreamSettings>>,
 }
 
 /// Live connections: charger → (connection generation, its command queue).
@@ -211,7 +213,7 @@ impl Connection {
         let (command_tx, mut commands) = mpsc::channel(COMMAND_QUEUE);
         self.router.register(&charger, self.generation, command_tx);
         let _connected = self.settings.metrics.hold(Gauge::ChargersConnected, true);
-        let mut session = Session::new(
+        let session = Session::new(
             charger.clone(),
             dialect(version),
             SessionConfig {
@@ -227,6 +229,9 @@ impl Connection {
             },
             Instant::now(),
         );
+        // Relay to the upstream CSMS (issue 10); without one the session is used directly.
+        let (mut session, mut upstream) =
+            relay::link::start(session, self.settings.upstream.as_ref()).await;
         let mut ping = tokio::time::interval(PING_INTERVAL);
         ping.tick().await;
         let mut last_heard = Instant::now();
@@ -247,6 +252,7 @@ impl Connection {
                 }
                 self.settings.metrics.count(observe::Message::OcppOut);
             }
+            upstream.flush(&mut session).await;
             let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
                 message = socket.next() => match message {
@@ -278,6 +284,7 @@ impl Connection {
                     }
                 },
                 _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
+                event = upstream.recv() => session.handle_upstream(Instant::now(), event),
                 _ = ping.tick() => {
                     if last_heard.elapsed() > 3 * PING_INTERVAL {
                         info!(%charger, "no traffic for three ping intervals");

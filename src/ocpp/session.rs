@@ -133,6 +133,11 @@ impl Session {
         self.closed
     }
 
+    /// MessageId of our CALL the charger has not answered yet.
+    pub fn outstanding_id(&self) -> Option<&str> {
+        self.tracker.outstanding_id()
+    }
+
     /// One WebSocket text frame from the charger.
     pub fn handle_text(
         &mut self,

@@ -130,6 +130,7 @@ pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
         auth_throttle: Default::default(),
         transaction_ids: Arc::new(AtomicI32::new(1)),
         metrics: Arc::default(),
+        upstream: None,
     }
 }
 
@@ -317,6 +318,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             ocpp_server::ServerSettings {
                 transaction_ids,
                 metrics: metrics.clone(),
+                upstream: crate::ocpp::relay::settings::from_config(&config, metrics.clone()),
                 ..ocpp_settings(&config)
             },
             router.clone(),

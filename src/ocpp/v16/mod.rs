@@ -135,7 +135,7 @@ pub(crate) fn resolve_action(
     }
 }
 
-fn schema_of(action: &str) -> Option<&'static Ty> {
+pub(crate) fn schema_of(action: &str) -> Option<&'static Ty> {
     Some(match action {
         "Authorize" => &schema::AUTHORIZE,
         "BootNotification" => &schema::BOOT_NOTIFICATION,

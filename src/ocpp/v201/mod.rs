@@ -74,7 +74,7 @@ impl V201Dialect {
     }
 }
 
-fn schema_of(action: &str) -> Option<&'static Ty> {
+pub(crate) fn schema_of(action: &str) -> Option<&'static Ty> {
     Some(match action {
         "Authorize" => &schema::AUTHORIZE,
         "BootNotification" => &schema::BOOT_NOTIFICATION,

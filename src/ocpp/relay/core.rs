@@ -1,0 +1,842 @@
+//! The relay of one charger, sans-IO (issue 10, docs/upstream.md). It wraps the charger's
+//! local [`Session`] (which still decodes everything for the mapping engine and keeps
+//! answering for ocpp809's own commands) and decides, frame by frame, what goes to the
+//! charger and what goes to the upstream CSMS. Inputs: charger frames, upstream frames,
+//! upstream up/down, commands from the engine, time. Outputs: [`Relay::poll_outgoing`] (to
+//! the charger), [`Relay::poll_upstream`] (to the upstream), [`Relay::poll_event`] (engine).
+//!
+//! - Charger CALL, upstream up and nothing queued: the session handles it (events as
+//!   without a relay) but its answer is held; the CALL goes upstream under the charger's
+//!   MessageId (sanitized or original payload) and the charger gets the upstream's
+//!   CALLRESULT/CALLERROR. No answer within `answer_timeout`: the local answer is given.
+//! - Otherwise (upstream down, or older messages still queued): the local answer at once.
+//!   Transaction messages (1.6 StartTransaction, StopTransaction, MeterValues with a
+//!   transactionId; 2.0.1 TransactionEvent) are first stored durably ([`Journal`]), then
+//!   replayed upstream in order, one at a time, when it is back, before anything new.
+//!   StatusNotification, Heartbeat, BootNotification, Authorize are not queued: a stale
+//!   status or heartbeat is of no use to a CSMS once the charger's live ones flow again.
+//! - OCPP 1.6 transaction ids (the CSMS assigns them, 1.6 §4.8): a StartTransaction answered
+//!   locally (our id X) and later answered by the upstream with Y gives X→Y, applied to every
+//!   later MeterValues/StopTransaction sent upstream (and Y→X to upstream RemoteStop). One
+//!   answered live gives the charger Y; the session keeps tracking it under its own X
+//!   (Y→X applied to what the session sees). Both maps are persisted.
+//! - Authorization while the upstream is unreachable: [`OfflineAuthorization`] over a cache
+//!   of idTag → status learned from the upstream's answers (Authorize, StartTransaction
+//!   idTagInfo, 2.0.1 idTokenInfo), persisted.
+//! - Upstream CALL: passes the power-authority hook
+//!   ([`inspect_downstream_call`](super::authority::inspect_downstream_call)), then goes to the
+//!   charger under the upstream's MessageId; the charger's answer goes back upstream. Our own
+//!   commands use ids of the form `{6 hex}-{n}` (calls.rs); an upstream CALL that reuses the
+//!   id of our outstanding command is refused rather than confused with it.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{debug, info, warn};
+
+use super::authority::{inspect_downstream_call, Authority, Decision, Notice};
+use super::conform::conform;
+use crate::mapping::charger::{ChargerEvent, ChargerRequest};
+use crate::ocpp::framing::{self, Frame};
+use crate::ocpp::session::Session;
+use crate::ocpp::{CallError, ErrorCode, Version};
+
+/// Most idTags remembered for offline authorization.
+pub const AUTH_CACHE_MAX: usize = 10_000;
+/// Most transaction id pairs remembered (open transactions of one charger).
+const TX_MAP_MAX: usize = 1_000;
+/// Most upstream CALLs waiting for the charger's answer at once.
+const DOWNSTREAM_MAX: usize = 64;
+
+/// What the upstream receives of a charger's payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forward {
+    Sanitized,
+    Original,
+}
+
+/// How idTags are authorized while the upstream is unreachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfflineAuthorization {
+    /// As cached; unknown tags refused.
+    Cache,
+    /// As cached; unknown tags accepted.
+    Accept,
+    /// All refused.
+    Reject,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelayConfig {
+    pub forward: Forward,
+    pub answer_timeout: Duration,
+    /// Most messages in the durable queue; beyond it the oldest is dropped.
+    pub queue_capacity: usize,
+    pub offline: OfflineAuthorization,
+}
+
+/// What the upstream connection reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpstreamEvent {
+    Up,
+    Down,
+    Text(String),
+}
+
+/// One transaction message waiting for the upstream (also the on-disk record).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Queued {
+    #[serde(skip)]
+    pub seq: u64,
+    /// The charger's MessageId, kept for the upstream.
+    pub id: String,
+    pub action: String,
+    /// As forwarded (sanitized or original), before transaction id mapping.
+    pub payload: Value,
+    /// 1.6 StartTransaction: the transaction id the charger got from ocpp809.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_tx: Option<i32>,
+}
+
+/// What survives a restart besides the queue.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RelayState {
+    /// 1.6: our transaction id → the upstream's.
+    #[serde(default)]
+    pub tx_map: BTreeMap<i32, i32>,
+    /// 1.6: the upstream's transaction id the charger uses → the session's own id.
+    #[serde(default)]
+    pub tx_alias: BTreeMap<i32, i32>,
+    /// idTag → authorization status as the upstream last answered.
+    #[serde(default)]
+    pub auth: BTreeMap<String, String>,
+}
+
+/// Where the queue and state are kept. `append` must be durable when it returns.
+pub trait Journal: Send {
+    /// Stores a record; returns the sequence number it got (increasing).
+    fn append(&mut self, record: &Queued) -> Result<u64, String>;
+    /// The record was delivered (or dropped); it must not come back after a restart.
+    fn done(&mut self, seq: u64);
+    fn save_state(&mut self, state: &RelayState);
+}
+
+/// A journal that keeps nothing (tests, and chargers without upstream).
+#[derive(Debug, Default)]
+pub struct NoJournal {
+    next_seq: u64,
+}
+
+impl Journal for NoJournal {
+    fn append(&mut self, _: &Queued) -> Result<u64, String> {
+        self.next_seq += 1;
+        Ok(self.next_seq - 1)
+    }
+    fn done(&mut self, _: u64) {}
+    fn save_state(&mut self, _: &RelayState) {}
+}
+
+/// Counters of one relay (cumulative).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Charger CALLs sent upstream live.
+    pub forwarded: u64,
+    /// Charger CALLs answered by the upstream.
+    pub answered_upstream: u64,
+    /// Charger CALLs answered locally (upstream down, busy replaying, or too slow).
+    pub answered_locally: u64,
+    pub queued: u64,
+    pub replayed: u64,
+    /// Queued messages dropped (queue full, or not storable).
+    pub dropped: u64,
+    /// Upstream CALLs relayed to the charger.
+    pub downstream_calls: u64,
+}
+
+#[derive(Debug)]
+struct Awaiting {
+    id: String,
+    action: String,
+    /// The charger's payload as received.
+    request: Value,
+    /// As forwarded upstream (queued if the upstream does not answer).
+    forwarded: Value,
+    local: String,
+    deadline: Instant,
+}
+
+/// One charger's relay. Without an upstream ([`Relay::direct`]) it is the bare session.
+pub struct Relay {
+    session: Session,
+    version: Version,
+    /// `None`: no upstream for this charger; everything is the session's.
+    config: Option<RelayConfig>,
+    up: bool,
+    awaiting: VecDeque<Awaiting>,
+    queue: VecDeque<Queued>,
+    /// Deadline of the queued message sent upstream and not answered yet.
+    replaying: Option<Instant>,
+    /// Upstream CALLs relayed to the charger, waiting for its answer.
+    downstream: VecDeque<String>,
+    notices: HashSet<String>,
+    notice_counter: u64,
+    state: RelayState,
+    authority: Authority,
+    journal: Box<dyn Journal>,
+    to_charger: VecDeque<String>,
+    to_upstream: VecDeque<String>,
+    stats: RelayStats,
+}
+
+impl Relay {
+    /// No upstream: every frame is the session's.
+    pub fn direct(session: Session) -> Relay {
+        let version = session.version();
+        Relay::build(
+            session,
+            None,
+            Box::new(NoJournal::default()),
+            Vec::new(),
+            RelayState::default(),
+            version,
+        )
+    }
+
+    /// Relayed to an upstream (initially down). `recovered`: the queue found on disk, in
+    /// order; `state`: the persisted maps and cache.
+    pub fn relayed(
+        session: Session,
+        config: RelayConfig,
+        journal: Box<dyn Journal>,
+        recovered: Vec<Queued>,
+        state: RelayState,
+    ) -> Relay {
+        let version = session.version();
+        Relay::build(session, Some(config), journal, recovered, state, version)
+    }
+
+    fn build(
+        session: Session,
+        config: Option<RelayConfig>,
+        journal: Box<dyn Journal>,
+        recovered: Vec<Queued>,
+        state: RelayState,
+        version: Version,
+    ) -> Relay {
+        Relay {
+            session,
+            version,
+            config,
+            up: false,
+            awaiting: VecDeque::new(),
+            queue: recovered.into(),
+            replaying: None,
+            downstream: VecDeque::new(),
+            notices: HashSet::new(),
+            notice_counter: 0,
+            state,
+            authority: Authority::new(version),
+            journal,
+            to_charger: VecDeque::new(),
+            to_upstream: VecDeque::new(),
+            stats: RelayStats::default(),
+        }
+    }
+
+    pub fn is_relayed(&self) -> bool {
+        self.config.is_some()
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn stats(&self) -> RelayStats {
+        self.stats
+    }
+
+    /// Messages waiting for the upstream.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn state(&self) -> &RelayState {
+        &self.state
+    }
+
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// One text frame from the charger.
+    pub fn handle_text(
+        &mut self,
+        now: Instant,
+        wall: DateTime<Utc>,
+        text: &str,
+        next_transaction_id: &mut dyn FnMut() -> i32,
+    ) {
+        if self.config.is_none() {
+            self.session
+                .handle_text(now, wall, text, next_transaction_id);
+            self.drain_session(None);
+            return;
+        }
+        match framing::parse(text, self.version) {
+            Ok(Frame::Call {
+                id,
+                action,
+                payload,
+            }) => self.charger_call(now, wall, id, action, payload, next_transaction_id),
+            Ok(Frame::CallResult { id, .. } | Frame::CallError { id, .. })
+                if self.take_downstream(&id) =>
+            {
+                if self.up {
+                    self.to_upstream.push_back(text.to_owned());
+                } else {
+                    debug!(charger = %self.session.charger(), id, "answer to an upstream CALL dropped: upstream down");
+                }
+            }
+            _ => {
+                self.session
+                    .handle_text(now, wall, text, next_transaction_id);
+                self.drain_session(None);
+            }
+        }
+    }
+
+    pub fn handle_binary(&mut self, len: usize) {
+        self.session.handle_binary(len);
+    }
+
+    /// A command from the engine (ocpp809's own; its answer stays local).
+    pub fn send_command(&mut self, now: Instant, request: ChargerRequest) {
+        self.authority.observe_command(&request.command);
+        self.session.send_command(now, request);
+        self.drain_session(None);
+    }
+
+    pub fn handle_upstream(&mut self, now: Instant, event: UpstreamEvent) {
+        match event {
+            UpstreamEvent::Up => self.upstream_up(now),
+            UpstreamEvent::Down => self.upstream_down(now),
+            UpstreamEvent::Text(text) => self.handle_upstream_text(now, &text),
+        }
+    }
+
+    /// The upstream connection is established.
+    pub fn upstream_up(&mut self, now: Instant) {
+        if self.config.is_none() || self.up {
+            return;
+        }
+        self.up = true;
+        info!(charger = %self.session.charger(), queued = self.queue.len(), "upstream connected");
+        self.pump(now);
+    }
+
+    /// The upstream connection is gone: everything waiting for it is answered locally.
+    pub fn upstream_down(&mut self, now: Instant) {
+        if self.config.is_none() || !self.up {
+            return;
+        }
+        self.up = false;
+        info!(charger = %self.session.charger(), queued = self.queue.len(), "upstream disconnected; answering locally");
+        self.replaying = None;
+        self.downstream.clear();
+        self.notices.clear();
+        while let Some(a) = self.awaiting.pop_front() {
+            self.answer_locally(a.id, &a.action, &a.request, a.forwarded, a.local);
+        }
+        let _ = now;
+    }
+
+    /// One text frame from the upstream.
+    pub fn handle_upstream_text(&mut self, now: Instant, text: &str) {
+        if self.config.is_none() || !self.up {
+            return;
+        }
+        match framing::parse(text, self.version) {
+            Ok(Frame::Call {
+                id,
+                action,
+                payload,
+            }) => self.upstream_call(id, action, payload),
+            Ok(frame @ (Frame::CallResult { .. } | Frame::CallError { .. })) => {
+                self.upstream_answer(now, frame)
+            }
+            Err(e) if !e.is_response() => {
+                self.to_upstream.push_back(e.to_call_error(self.version));
+            }
+            Err(e) => {
+                debug!(charger = %self.session.charger(), error = %e, "malformed upstream answer ignored")
+            }
+        }
+        self.pump(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.session.handle_timeout(now);
+        self.drain_session(None);
+        while self.awaiting.front().is_some_and(|a| a.deadline <= now) {
+            if let Some(a) = self.awaiting.pop_front() {
+                warn!(charger = %self.session.charger(), id = a.id, action = a.action,
+                    "upstream did not answer in time; local answer given");
+                self.answer_locally(a.id, &a.action, &a.request, a.forwarded, a.local);
+            }
+        }
+        if self.replaying.is_some_and(|d| d <= now) {
+            debug!(charger = %self.session.charger(), "queued message unanswered; sent again");
+            self.replaying = None;
+        }
+        self.pump(now);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.session.poll_timeout(),
+            self.awaiting.front().map(|a| a.deadline),
+            self.replaying,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The next frame for the charger.
+    pub fn poll_outgoing(&mut self) -> Option<String> {
+        self.to_charger.pop_front()
+    }
+
+    /// The next frame for the upstream.
+    pub fn poll_upstream(&mut self) -> Option<String> {
+        self.to_upstream.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<ChargerEvent> {
+        self.session.poll_event()
+    }
+
+    pub fn close(&mut self) {
+        self.session.close();
+        self.to_charger.clear();
+    }
+
+    fn charger_call(
+        &mut self,
+        now: Instant,
+        wall: DateTime<Utc>,
+        id: String,
+        action: String,
+        payload: Value,
+        next_transaction_id: &mut dyn FnMut() -> i32,
+    ) {
+        let for_session = self.session_view(&action, &payload);
+        let text = framing::call(&id, &action, for_session.as_ref().unwrap_or(&payload));
+        self.session
+            .handle_text(now, wall, &text, next_transaction_id);
+        let Some(local) = self.drain_session(Some(&id)) else {
+            return;
+        };
+        if self.version == Version::V16 && action == "StopTransaction" {
+            if let Some(y) = transaction_id(&payload) {
+                self.state.tx_alias.remove(&y);
+            }
+        }
+        let Some(config) = &self.config else {
+            self.to_charger.push_back(local);
+            return;
+        };
+        let forwarded = match config.forward {
+            Forward::Original => payload.clone(),
+            Forward::Sanitized => conform(self.version, &action, &payload).unwrap_or_else(|| {
+                debug!(charger = %self.session.charger(), action, "payload cannot be made conformant; forwarded as received");
+                payload.clone()
+            }),
+        };
+        if self.up && self.queue.is_empty() && self.replaying.is_none() {
+            let mapped = self.map_outbound(&action, &forwarded);
+            self.to_upstream
+                .push_back(framing::call(&id, &action, &mapped));
+            self.stats.forwarded += 1;
+            let deadline = now.checked_add(config.answer_timeout).unwrap_or(now);
+            self.awaiting.push_back(Awaiting {
+                id,
+                action,
+                request: payload,
+                forwarded,
+                local,
+                deadline,
+            });
+        } else {
+            self.answer_locally(id, &action, &payload, forwarded, local);
+            self.pump(now);
+        }
+    }
+
+    /// The payload as the session must see it: 1.6 transaction ids the charger got from the
+    /// upstream are replaced by the session's own. `None`: unchanged.
+    fn session_view(&self, action: &str, payload: &Value) -> Option<Value> {
+        if self.version != Version::V16 || !matches!(action, "MeterValues" | "StopTransaction") {
+            return None;
+        }
+        let local = self.state.tx_alias.get(&transaction_id(payload)?)?;
+        let mut p = payload.clone();
+        p["transactionId"] = Value::from(*local);
+        Some(p)
+    }
+
+    /// 1.6: our transaction ids replaced by the upstream's where known.
+    fn map_outbound(&self, action: &str, payload: &Value) -> Value {
+        let mut p = payload.clone();
+        if self.version == Version::V16 && matches!(action, "MeterValues" | "StopTransaction") {
+            if let Some(y) = transaction_id(payload).and_then(|x| self.state.tx_map.get(&x)) {
+                p["transactionId"] = Value::from(*y);
+            }
+        }
+        p
+    }
+
+    /// Gives the charger the local answer; stores transaction messages first.
+    fn answer_locally(
+        &mut self,
+        id: String,
+        action: &str,
+        request: &Value,
+        forwarded: Value,
+        local: String,
+    ) {
+        self.stats.answered_locally += 1;
+        let local = self.offline_authorization(action, request, local);
+        let ok = local.starts_with("[3");
+        if ok && is_transaction_message(self.version, action, request) {
+            let local_tx = (self.version == Version::V16 && action == "StartTransaction")
+                .then(|| result_payload(&local, self.version).and_then(|p| transaction_id(&p)))
+                .flatten();
+            self.enqueue(Queued {
+                seq: 0,
+                id,
+                action: action.to_owned(),
+                payload: forwarded,
+                local_tx,
+            });
+        }
+        self.to_charger.push_back(local);
+    }
+
+    fn enqueue(&mut self, mut record: Queued) {
+        let capacity = self.config.as_ref().map_or(1, |c| c.queue_capacity.max(1));
+        while self.queue.len() >= capacity {
+            // The one in flight stays: its answer is on the way.
+            let at = usize::from(self.replaying.is_some() && self.queue.len() > 1);
+            let Some(old) = self.queue.remove(at) else {
+                break;
+            };
+            self.journal.done(old.seq);
+            self.stats.dropped += 1;
+            warn!(charger = %self.session.charger(), action = old.action, id = old.id, capacity,
+                "upstream queue full; oldest message dropped");
+        }
+        match self.journal.append(&record) {
+            Ok(seq) => {
+                record.seq = seq;
+                self.stats.queued += 1;
+                self.queue.push_back(record);
+            }
+            Err(error) => {
+                self.stats.dropped += 1;
+                warn!(charger = %self.session.charger(), action = record.action, %error,
+                    "upstream queue not writable; message will not reach the upstream");
+            }
+        }
+    }
+
+    /// Sends the oldest queued message when the upstream is up and none is in flight.
+    fn pump(&mut self, now: Instant) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        if !self.up || self.replaying.is_some() || !self.awaiting.is_empty() {
+            return;
+        }
+        let Some(front) = self.queue.front() else {
+            return;
+        };
+        let mapped = self.map_outbound(&front.action, &front.payload);
+        let text = framing::call(&front.id, &front.action, &mapped);
+        self.replaying = Some(now.checked_add(config.answer_timeout).unwrap_or(now));
+        self.to_upstream.push_back(text);
+    }
+
+    fn upstream_answer(&mut self, now: Instant, frame: Frame) {
+        let id = frame.id().to_owned();
+        if let Some(at) = self.awaiting.iter().position(|a| a.id == id) {
+            if let Some(a) = self.awaiting.remove(at) {
+                self.stats.answered_upstream += 1;
+                if let Frame::CallResult { payload, .. } = &frame {
+                    self.learn(&a.action, &a.request, payload);
+                    if self.version == Version::V16 && a.action == "StartTransaction" {
+                        let local =
+                            result_payload(&a.local, self.version).and_then(|p| transaction_id(&p));
+                        if let (Some(x), Some(y)) = (local, transaction_id(payload)) {
+                            if x != y {
+                                insert_bounded(&mut self.state.tx_alias, y, x);
+                                self.journal.save_state(&self.state);
+                            }
+                        }
+                    }
+                }
+                self.to_charger.push_back(frame.encode());
+            }
+            return;
+        }
+        if self.replaying.is_some() && self.queue.front().is_some_and(|q| q.id == id) {
+            self.replaying = None;
+            if let Some(q) = self.queue.pop_front() {
+                self.stats.replayed += 1;
+                match &frame {
+                    Frame::CallResult { payload, .. } => {
+                        self.learn(&q.action, &q.payload, payload);
+                        if let (Some(x), Some(y)) = (q.local_tx, transaction_id(payload)) {
+                            insert_bounded(&mut self.state.tx_map, x, y);
+                            self.journal.save_state(&self.state);
+                        }
+                        if self.version == Version::V16 && q.action == "StopTransaction" {
+                            if let Some(x) = transaction_id(&q.payload) {
+                                if self.state.tx_map.remove(&x).is_some() {
+                                    self.journal.save_state(&self.state);
+                                }
+                            }
+                        }
+                    }
+                    Frame::CallError {
+                        code, description, ..
+                    } => {
+                        warn!(charger = %self.session.charger(), action = q.action, id = q.id, code, description,
+                            "upstream refused a queued message; not sent again");
+                    }
+                    Frame::Call { .. } => {}
+                }
+                self.journal.done(q.seq);
+            }
+            self.pump(now);
+            return;
+        }
+        if self.notices.remove(&id) {
+            debug!(charger = %self.session.charger(), id, "upstream answered our notice");
+            return;
+        }
+        debug!(charger = %self.session.charger(), id, "upstream answer to nothing outstanding ignored");
+    }
+
+    fn upstream_call(&mut self, id: String, action: String, payload: Value) {
+        if self.session.outstanding_id() == Some(id.as_str()) || self.downstream.contains(&id) {
+            let error = CallError::new(
+                ErrorCode::GenericError,
+                "MessageId already in use on this charger",
+            );
+            self.to_upstream
+                .push_back(framing::call_error(&id, &error, self.version));
+            return;
+        }
+        let payload = self.map_inbound(&action, payload);
+        match inspect_downstream_call(&action, &payload, &self.authority) {
+            Decision::Forward { payload, notice } => {
+                if self.downstream.len() >= DOWNSTREAM_MAX {
+                    self.downstream.pop_front();
+                }
+                self.downstream.push_back(id.clone());
+                self.stats.downstream_calls += 1;
+                self.to_charger
+                    .push_back(framing::call(&id, &action, &payload));
+                self.notify(notice);
+            }
+            Decision::Answer { payload, notice } => {
+                self.to_upstream
+                    .push_back(framing::call_result(&id, &payload));
+                self.notify(notice);
+            }
+        }
+    }
+
+    /// 1.6 RemoteStopTransaction naming the upstream's id of a transaction the charger knows
+    /// under ours.
+    fn map_inbound(&self, action: &str, mut payload: Value) -> Value {
+        if self.version == Version::V16 && action == "RemoteStopTransaction" {
+            if let Some(y) = transaction_id(&payload) {
+                if let Some((x, _)) = self.state.tx_map.iter().find(|(_, v)| **v == y) {
+                    payload["transactionId"] = Value::from(*x);
+                }
+            }
+        }
+        payload
+    }
+
+    fn notify(&mut self, notice: Option<Notice>) {
+        let Some(notice) = notice else {
+            return;
+        };
+        self.notice_counter += 1;
+        let id = format!("ocpp809-n{}", self.notice_counter);
+        self.to_upstream
+            .push_back(framing::call(&id, &notice.action, &notice.payload));
+        self.notices.insert(id);
+    }
+
+    fn take_downstream(&mut self, id: &str) -> bool {
+        match self.downstream.iter().position(|d| d == id) {
+            Some(at) => {
+                self.downstream.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Moves the session's frames to the charger, except the answer to `call` (returned).
+    fn drain_session(&mut self, call: Option<&str>) -> Option<String> {
+        let mut answer = None;
+        while let Some(text) = self.session.poll_outgoing() {
+            let is_answer = call.is_some_and(|id| {
+                answer.is_none()
+                    && matches!(framing::parse(&text, self.version),
+                        Ok(Frame::CallResult { id: ref got, .. } | Frame::CallError { id: ref got, .. }) if got == id)
+            });
+            if is_answer {
+                answer = Some(text);
+            } else {
+                self.to_charger.push_back(text);
+            }
+        }
+        answer
+    }
+
+    /// Remembers the upstream's verdict on an idTag.
+    fn learn(&mut self, action: &str, request: &Value, result: &Value) {
+        let Some(tag) = id_tag(self.version, request) else {
+            return;
+        };
+        let info = match self.version {
+            Version::V16 if matches!(action, "Authorize" | "StartTransaction") => {
+                &result["idTagInfo"]
+            }
+            Version::V201 if matches!(action, "Authorize" | "TransactionEvent") => {
+                &result["idTokenInfo"]
+            }
+            _ => return,
+        };
+        let Some(status) = info.get("status").and_then(Value::as_str) else {
+            return;
+        };
+        if self.state.auth.get(&tag).map(String::as_str) == Some(status) {
+            return;
+        }
+        if self.state.auth.len() >= AUTH_CACHE_MAX && !self.state.auth.contains_key(&tag) {
+            if let Some(first) = self.state.auth.keys().next().cloned() {
+                self.state.auth.remove(&first);
+            }
+        }
+        self.state.auth.insert(tag, status.to_owned());
+        self.journal.save_state(&self.state);
+    }
+
+    /// The local answer with the idTag verdict of `offline_authorization`.
+    fn offline_authorization(&self, action: &str, request: &Value, local: String) -> String {
+        let Some(config) = &self.config else {
+            return local;
+        };
+        let field = match (self.version, action) {
+            (Version::V16, "Authorize" | "StartTransaction") => "idTagInfo",
+            (Version::V201, "Authorize") => "idTokenInfo",
+            (Version::V201, "TransactionEvent") if request.get("idToken").is_some() => {
+                "idTokenInfo"
+            }
+            _ => return local,
+        };
+        let Some(tag) = id_tag(self.version, request) else {
+            return local;
+        };
+        let Ok(Frame::CallResult { id, mut payload }) = framing::parse(&local, self.version) else {
+            return local;
+        };
+        let cached = self.state.auth.get(&tag).cloned();
+        let status = match config.offline {
+            OfflineAuthorization::Reject => "Invalid".to_owned(),
+            OfflineAuthorization::Cache => cached.unwrap_or_else(|| "Invalid".to_owned()),
+            OfflineAuthorization::Accept => cached.unwrap_or_else(|| "Accepted".to_owned()),
+        };
+        debug!(charger = %self.session.charger(), action, status, "offline authorization");
+        let Some(obj) = payload.as_object_mut() else {
+            return local;
+        };
+        let info = obj
+            .entry(field)
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(info) = info.as_object_mut() {
+            info.insert("status".to_owned(), Value::String(status));
+        }
+        framing::call_result(&id, &payload)
+    }
+}
+
+/// Whether a charger CALL belongs to a transaction record (queued while offline).
+pub fn is_transaction_message(version: Version, action: &str, payload: &Value) -> bool {
+    match version {
+        Version::V16 => match action {
+            "StartTransaction" | "StopTransaction" => true,
+            "MeterValues" => payload.get("transactionId").is_some_and(|t| !t.is_null()),
+            _ => false,
+        },
+        Version::V201 => action == "TransactionEvent",
+    }
+}
+
+fn transaction_id(payload: &Value) -> Option<i32> {
+    match payload.get("transactionId")? {
+        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn id_tag(version: Version, request: &Value) -> Option<String> {
+    let tag = match version {
+        Version::V16 => request.get("idTag")?,
+        Version::V201 => request.get("idToken")?.get("idToken")?,
+    };
+    tag.as_str().map(str::to_owned)
+}
+
+fn result_payload(text: &str, version: Version) -> Option<Value> {
+    match framing::parse(text, version) {
+        Ok(Frame::CallResult { payload, .. }) => Some(payload),
+        _ => None,
+    }
+}
+
+fn insert_bounded(map: &mut BTreeMap<i32, i32>, key: i32, value: i32) {
+    if map.len() >= TX_MAP_MAX && !map.contains_key(&key) {
+        if let Some(first) = map.keys().next().copied() {
+            map.remove(&first);
+        }
+    }
+    map.insert(key, value);
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("session", &self.session)
+            .field("relayed", &self.config.is_some())
+            .field("up", &self.up)
+            .field("queued", &self.queue.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

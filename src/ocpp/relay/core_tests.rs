@@ -1,0 +1,472 @@
+//! Unit tests of the relay core: JSON strings and Instants in, frames out.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::mapping::charger::{ChargerCommand, LimitUnit};
+use crate::ocpp::session::SessionConfig;
+use crate::ocpp::{v16, v201, Dialect, Mode};
+
+/// A journal that records what it was asked to keep (shared with the test).
+#[derive(Clone, Default)]
+struct Memory(Arc<Mutex<MemoryInner>>);
+
+#[derive(Default)]
+struct MemoryInner {
+    records: Vec<Queued>,
+    next: u64,
+    state: Option<RelayState>,
+    fail: bool,
+}
+
+impl Memory {
+    fn records(&self) -> Vec<Queued> {
+        self.0.lock().map(|m| m.records.clone()).unwrap_or_default()
+    }
+    fn state(&self) -> Option<RelayState> {
+        self.0.lock().ok().and_then(|m| m.state.clone())
+    }
+}
+
+impl Journal for Memory {
+    fn append(&mut self, record: &Queued) -> Result<u64, String> {
+        let mut m = self.0.lock().map_err(|e| e.to_string())?;
+        if m.fail {
+            return Err("disk full".into());
+        }
+        let seq = m.next;
+        m.next += 1;
+        let mut r = record.clone();
+        r.seq = seq;
+        m.records.push(r);
+        Ok(seq)
+    }
+    fn done(&mut self, seq: u64) {
+        if let Ok(mut m) = self.0.lock() {
+            m.records.retain(|r| r.seq != seq);
+        }
+    }
+    fn save_state(&mut self, state: &RelayState) {
+        if let Ok(mut m) = self.0.lock() {
+            m.state = Some(state.clone());
+        }
+    }
+}
+
+fn config() -> RelayConfig {
+    RelayConfig {
+        forward: Forward::Sanitized,
+        answer_timeout: Duration::from_secs(5),
+        queue_capacity: 100,
+        offline: OfflineAuthorization::Cache,
+    }
+}
+
+struct Rig {
+    relay: Relay,
+    journal: Memory,
+    now: Instant,
+    next_tx: i32,
+}
+
+impl Rig {
+    fn new(version: Version, config: RelayConfig) -> Rig {
+        Rig::with(
+            version,
+            config,
+            Memory::default(),
+            Vec::new(),
+            RelayState::default(),
+        )
+    }
+
+    fn with(
+        version: Version,
+        config: RelayConfig,
+        journal: Memory,
+        recovered: Vec<Queued>,
+        state: RelayState,
+    ) -> Rig {
+        let now = Instant::now();
+        let dialect: Box<dyn Dialect> = match version {
+            Version::V16 => Box::new(v16::V16Dialect::new()),
+            Version::V201 => Box::new(v201::V201Dialect::new()),
+        };
+        let session = Session::new(
+            "CP1".into(),
+            dialect,
+            SessionConfig {
+                mode: Mode::Lenient,
+                heartbeat_interval_s: 300,
+                call_timeout: Duration::from_secs(30),
+                queue_capacity: 8,
+            },
+            now,
+        );
+        let relay = Relay::relayed(session, config, Box::new(journal.clone()), recovered, state);
+        Rig {
+            relay,
+            journal,
+            now,
+            next_tx: 100,
+        }
+    }
+
+    fn charger(&mut self, frame: Value) {
+        let mut next = self.next_tx;
+        let mut alloc = || {
+            next += 1;
+            next - 1
+        };
+        self.relay
+            .handle_text(self.now, Utc::now(), &frame.to_string(), &mut alloc);
+        self.next_tx = next;
+    }
+
+    fn upstream(&mut self, frame: Value) {
+        self.relay
+            .handle_upstream(self.now, UpstreamEvent::Text(frame.to_string()));
+    }
+
+    fn sent_to_charger(&mut self) -> Vec<Value> {
+        std::iter::from_fn(|| self.relay.poll_outgoing())
+            .map(|t| serde_json::from_str(&t).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    fn sent_upstream(&mut self) -> Vec<Value> {
+        std::iter::from_fn(|| self.relay.poll_upstream())
+            .map(|t| serde_json::from_str(&t).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    fn up(&mut self) {
+        self.relay.handle_upstream(self.now, UpstreamEvent::Up);
+    }
+
+    fn down(&mut self) {
+        self.relay.handle_upstream(self.now, UpstreamEvent::Down);
+    }
+}
+
+fn start16(id: &str, tag: &str) -> Value {
+    json!([2, id, "StartTransaction", {"connectorId": 1, "idTag": tag, "meterStart": 0,
+        "timestamp": "2026-01-01T00:00:00Z"}])
+}
+
+fn meter16(id: &str, tx: i32, value: &str) -> Value {
+    json!([2, id, "MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [{
+        "timestamp": "2026-01-01T00:00:00Z",
+        "sampledValue": [{"value": value, "measurand": "Power.Active.Import"}]}]}])
+}
+
+fn stop16(id: &str, tx: i32) -> Value {
+    json!([2, id, "StopTransaction", {"transactionId": tx, "meterStop": 10,
+        "timestamp": "2026-01-01T00:00:00Z"}])
+}
+
+#[test]
+fn live_calls_go_upstream_with_their_id_and_the_charger_gets_the_upstream_answer() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.charger(json!([2, "h1", "Heartbeat", {}]));
+    assert!(r.sent_to_charger().is_empty(), "the local answer is held");
+    assert_eq!(r.sent_upstream(), [json!([2, "h1", "Heartbeat", {}])]);
+    r.upstream(json!([3, "h1", {"currentTime": "2030-01-01T00:00:00Z"}]));
+    assert_eq!(
+        r.sent_to_charger(),
+        [json!([3, "h1", {"currentTime": "2030-01-01T00:00:00Z"}])]
+    );
+    // The session still decoded it: Connected came first, nothing is lost.
+    assert!(r.relay.poll_event().is_some());
+    assert_eq!(r.relay.stats().answered_upstream, 1);
+}
+
+#[test]
+fn the_upstream_receives_the_sanitized_payload_by_default_and_the_original_on_request() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.charger(meter16("m1", 5, "14.4kW"));
+    let sent = r.sent_upstream();
+    assert_eq!(
+        sent[0][3]["meterValue"][0]["sampledValue"][0]["value"],
+        "14400"
+    );
+    assert_eq!(sent[0][3]["meterValue"][0]["sampledValue"][0]["unit"], "W");
+
+    let mut r = Rig::new(
+        Version::V16,
+        RelayConfig {
+            forward: Forward::Original,
+            ..config()
+        },
+    );
+    r.up();
+    r.charger(meter16("m1", 5, "14.4kW"));
+    assert_eq!(
+        r.sent_upstream()[0][3]["meterValue"][0]["sampledValue"][0]["value"],
+        "14.4kW"
+    );
+}
+
+#[test]
+fn no_answer_in_time_gives_the_local_answer_and_queues_transaction_messages() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.charger(start16("s1", "TAG"));
+    assert_eq!(r.sent_upstream().len(), 1);
+    r.now += Duration::from_secs(6);
+    let now = r.now;
+    r.relay.handle_timeout(now);
+    let answer = r.sent_to_charger();
+    assert_eq!(answer[0][0], 3);
+    assert_eq!(answer[0][2]["transactionId"], 100);
+    assert_eq!(r.journal.records().len(), 1);
+    // The queued copy is sent again right away (the upstream is still up).
+    assert_eq!(r.sent_upstream()[0][1], "s1");
+}
+
+#[test]
+fn while_down_transaction_messages_are_queued_durably_and_replayed_in_order_with_mapped_ids() {
+    let mut r = Rig::new(Version::V16, config());
+    r.charger(start16("s1", "TAG"));
+    let start = r.sent_to_charger();
+    assert_eq!(
+        start[0][2]["transactionId"], 100,
+        "answered locally at once"
+    );
+    r.charger(json!([2, "h1", "Heartbeat", {}]));
+    r.charger(meter16("m1", 100, "7200"));
+    r.charger(stop16("t1", 100));
+    assert_eq!(r.sent_to_charger().len(), 3);
+    let queued: Vec<String> = r.journal.records().iter().map(|q| q.id.clone()).collect();
+    assert_eq!(queued, ["s1", "m1", "t1"], "heartbeats are not queued");
+    assert!(r.sent_upstream().is_empty());
+
+    r.up();
+    let sent = r.sent_upstream();
+    assert_eq!(sent.len(), 1, "one at a time");
+    assert_eq!(sent[0][1], "s1");
+    r.upstream(json!([3, "s1", {"transactionId": 7000, "idTagInfo": {"status": "Accepted"}}]));
+    let sent = r.sent_upstream();
+    assert_eq!(sent[0][1], "m1");
+    assert_eq!(
+        sent[0][3]["transactionId"], 7000,
+        "our id 100 became the upstream's"
+    );
+    // A new message arriving during the replay waits behind the queue.
+    r.charger(json!([2, "h2", "Heartbeat", {}]));
+    assert_eq!(r.sent_to_charger()[0][1], "h2");
+    r.upstream(json!([3, "m1", {}]));
+    let sent = r.sent_upstream();
+    assert_eq!(sent[0][1], "t1");
+    assert_eq!(sent[0][3]["transactionId"], 7000);
+    r.upstream(json!([3, "t1", {}]));
+    assert!(r.journal.records().is_empty(), "all delivered");
+    assert_eq!(r.relay.stats().replayed, 3);
+    // Live again.
+    r.charger(json!([2, "h3", "Heartbeat", {}]));
+    assert_eq!(r.sent_upstream()[0][1], "h3");
+}
+
+#[test]
+fn a_recovered_queue_is_replayed_and_the_mapping_survives() {
+    let journal = Memory::default();
+    let mut state = RelayState::default();
+    state.tx_map.insert(100, 7000);
+    let recovered = vec![Queued {
+        seq: 4,
+        id: "t1".into(),
+        action: "StopTransaction".into(),
+        payload: json!({"transactionId": 100, "meterStop": 1, "timestamp": "2026-01-01T00:00:00Z"}),
+        local_tx: None,
+    }];
+    let mut r = Rig::with(Version::V16, config(), journal, recovered, state);
+    r.up();
+    let sent = r.sent_upstream();
+    assert_eq!(sent[0][1], "t1");
+    assert_eq!(sent[0][3]["transactionId"], 7000);
+}
+
+#[test]
+fn a_live_start_gives_the_charger_the_upstream_id_and_the_session_keeps_its_own() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.charger(start16("s1", "TAG"));
+    r.sent_upstream();
+    r.upstream(json!([3, "s1", {"transactionId": 555, "idTagInfo": {"status": "Accepted"}}]));
+    assert_eq!(r.sent_to_charger()[0][2]["transactionId"], 555);
+    assert_eq!(r.relay.state().tx_alias.get(&555), Some(&100));
+    assert_eq!(r.journal.state().map(|s| s.tx_alias.len()), Some(1));
+    // The charger now uses 555; upstream gets 555, the session sees 100.
+    r.charger(meter16("m1", 555, "7200"));
+    assert_eq!(r.sent_upstream()[0][3]["transactionId"], 555);
+}
+
+#[test]
+fn outage_answers_what_was_waiting_locally() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.charger(stop16("t1", 9));
+    r.sent_upstream();
+    r.down();
+    assert_eq!(r.sent_to_charger()[0][1], "t1");
+    assert_eq!(r.journal.records().len(), 1);
+}
+
+#[test]
+fn offline_authorization_follows_the_cache_learned_from_the_upstream() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.charger(json!([2, "a1", "Authorize", {"idTag": "BLOCKED"}]));
+    r.sent_upstream();
+    r.upstream(json!([3, "a1", {"idTagInfo": {"status": "Blocked"}}]));
+    r.charger(json!([2, "a2", "Authorize", {"idTag": "GOOD"}]));
+    r.sent_upstream();
+    r.upstream(json!([3, "a2", {"idTagInfo": {"status": "Accepted"}}]));
+    r.sent_to_charger();
+    r.down();
+    let status = |r: &mut Rig, tag: &str| {
+        r.charger(json!([2, "x", "Authorize", {"idTag": tag}]));
+        r.sent_to_charger()[0][2]["idTagInfo"]["status"].clone()
+    };
+    assert_eq!(status(&mut r, "BLOCKED"), "Blocked");
+    assert_eq!(status(&mut r, "GOOD"), "Accepted");
+    assert_eq!(status(&mut r, "UNKNOWN"), "Invalid");
+    r.charger(start16("s1", "BLOCKED"));
+    assert_eq!(r.sent_to_charger()[0][2]["idTagInfo"]["status"], "Blocked");
+
+    let mut r = Rig::new(
+        Version::V16,
+        RelayConfig {
+            offline: OfflineAuthorization::Accept,
+            ..config()
+        },
+    );
+    assert_eq!(status(&mut r, "UNKNOWN"), "Accepted");
+    let mut r = Rig::new(
+        Version::V16,
+        RelayConfig {
+            offline: OfflineAuthorization::Reject,
+            ..config()
+        },
+    );
+    assert_eq!(status(&mut r, "ANY"), "Invalid");
+}
+
+#[test]
+fn upstream_calls_reach_the_charger_and_its_answer_goes_back() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.upstream(json!([2, "u1", "GetConfiguration", {"key": ["HeartbeatInterval"]}]));
+    assert_eq!(
+        r.sent_to_charger(),
+        [json!([2, "u1", "GetConfiguration", {"key": ["HeartbeatInterval"]}])]
+    );
+    r.charger(json!([3, "u1", {"configurationKey": []}]));
+    assert_eq!(
+        r.sent_upstream(),
+        [json!([3, "u1", {"configurationKey": []}])]
+    );
+}
+
+#[test]
+fn our_own_commands_stay_local_and_set_the_imposed_limit() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.relay.send_command(
+        r.now,
+        ChargerRequest {
+            id: 1,
+            charger: "CP1".into(),
+            command: ChargerCommand::SetLimit {
+                limit: 11000.0,
+                unit: LimitUnit::Watts,
+                profile_id: 809,
+                stack_level: 9,
+            },
+        },
+    );
+    let sent = r.sent_to_charger();
+    assert_eq!(sent[0][2], "SetChargingProfile");
+    assert_eq!(r.relay.authority().imposed.map(|l| l.limit), Some(11000.0));
+    let id = sent[0][1].as_str().unwrap_or_default().to_owned();
+    r.charger(json!([3, id, {"status": "Accepted"}]));
+    assert!(
+        r.sent_upstream().is_empty(),
+        "our command's answer stays local"
+    );
+}
+
+#[test]
+fn an_upstream_call_reusing_our_outstanding_id_is_refused() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.relay.send_command(
+        r.now,
+        ChargerRequest {
+            id: 1,
+            charger: "CP1".into(),
+            command: ChargerCommand::Reset { hard: false },
+        },
+    );
+    let ours = r.sent_to_charger()[0][1].clone();
+    r.upstream(json!([2, ours, "Reset", {"type": "Soft"}]));
+    assert_eq!(r.sent_upstream()[0][0], 4);
+    assert!(r.sent_to_charger().is_empty());
+}
+
+#[test]
+fn a_full_queue_drops_the_oldest() {
+    let mut r = Rig::new(
+        Version::V201,
+        RelayConfig {
+            queue_capacity: 2,
+            ..config()
+        },
+    );
+    for id in ["e1", "e2", "e3"] {
+        r.charger(json!([2, id, "TransactionEvent", {"eventType": "Updated",
+            "timestamp": "2026-01-01T00:00:00Z", "triggerReason": "MeterValuePeriodic",
+            "seqNo": 1, "transactionInfo": {"transactionId": "T1"}}]));
+    }
+    let ids: Vec<String> = r.journal.records().iter().map(|q| q.id.clone()).collect();
+    assert_eq!(ids, ["e2", "e3"]);
+    assert_eq!(r.relay.stats().dropped, 1);
+}
+
+#[test]
+fn an_unwritable_queue_still_answers_the_charger() {
+    let mut r = Rig::new(Version::V16, config());
+    if let Ok(mut m) = r.journal.0.lock() {
+        m.fail = true;
+    }
+    r.charger(stop16("t1", 3));
+    assert_eq!(r.sent_to_charger()[0][1], "t1");
+    assert_eq!(r.relay.stats().dropped, 1);
+}
+
+#[test]
+fn without_upstream_the_relay_is_the_session() {
+    let now = Instant::now();
+    let session = Session::new(
+        "CP1".into(),
+        Box::new(v16::V16Dialect::new()),
+        SessionConfig {
+            mode: Mode::Lenient,
+            heartbeat_interval_s: 300,
+            call_timeout: Duration::from_secs(30),
+            queue_capacity: 8,
+        },
+        now,
+    );
+    let mut relay = Relay::direct(session);
+    relay.handle_upstream(now, UpstreamEvent::Up);
+    relay.handle_text(now, Utc::now(), r#"[2,"h","Heartbeat",{}]"#, &mut || 1);
+    assert!(relay
+        .poll_outgoing()
+        .is_some_and(|t| t.starts_with("[3,\"h\"")));
+    assert!(relay.poll_upstream().is_none());
+}

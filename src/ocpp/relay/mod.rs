@@ -1,0 +1,23 @@
+//! OCPP local controller (issue 10, docs/upstream.md): every charger connection gets its own
+//! WebSocket to an upstream CSMS with the same charge point id and subprotocol; messages are
+//! relayed both ways with their MessageIds (OCPP-J 1.6 §4.1.1 / 2.0.1 Part 4 §4.1.1: ids are
+//! only unique per sender and connection, so relaying them unchanged keeps each side's
+//! request/response matching intact), while ocpp809 still decodes everything for SCADA and
+//! keeps power authority.
+//!
+//! - [`conform`]: the sanitized (schema-conformant) payload forwarded upstream.
+//! - [`authority`]: the hook every upstream→charger CALL passes through (power authority).
+//! - [`core`]: the sans-IO relay of one charger (live relay, outage queue and replay, 1.6
+//!   transaction id mapping, offline authorization).
+//! - [`journal`]: the durable per-charger queue and state (disk).
+//! - [`link`]: the tokio side: the upstream WebSocket client and the per-charger driver.
+//! - [`settings`]: `[upstream]` and the per-charger overrides as run-time settings.
+//! - [`tls`]: `wss://` (rustls; CA file or system roots; client certificate for mTLS).
+
+pub mod authority;
+pub mod conform;
+pub mod core;
+pub mod journal;
+pub mod link;
+pub mod settings;
+pub mod tls;

@@ -1,0 +1,82 @@
+//! `[upstream]` and the `[[charger]]` overrides turned into the relay's run-time settings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{error, info};
+
+use super::core::{Forward, OfflineAuthorization, RelayConfig};
+use super::link::{Target, UpstreamSettings};
+use super::tls;
+use crate::config::{self, Config, Secret};
+use crate::observe::Metrics;
+
+/// The relay settings, `None` when `upstream.enabled` is false.
+pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Option<Arc<UpstreamSettings>> {
+    let u = &config.upstream;
+    if !u.enabled {
+        return None;
+    }
+    let default = Target {
+        url: u.url.clone(),
+        password: u.password.clone(),
+    };
+    let chargers: HashMap<_, _> = config
+        .charger
+        .iter()
+        .map(|c| {
+            let target = c.upstream.then(|| Target {
+                url: c.upstream_url.clone().unwrap_or_else(|| u.url.clone()),
+                password: c
+                    .upstream_password
+                    .clone()
+                    .unwrap_or_else(|| u.password.clone()),
+            });
+            (c.id.clone(), target)
+        })
+        .collect();
+    let any_tls = default.url.starts_with("wss://")
+        || chargers
+            .values()
+            .flatten()
+            .any(|t| t.url.starts_with("wss://"));
+    let tls = if any_tls {
+        match tls::client_config(
+            u.ca_file.as_deref(),
+            u.client_cert.as_deref(),
+            u.client_key.as_deref(),
+        ) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                error!(error = %e, "upstream TLS configuration unusable; wss:// upstreams will not connect");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let relay = RelayConfig {
+        forward: match u.forward {
+            config::UpstreamForward::Sanitized => Forward::Sanitized,
+            config::UpstreamForward::Original => Forward::Original,
+        },
+        answer_timeout: Duration::from_secs(u.answer_timeout_s),
+        queue_capacity: u.queue_messages,
+        offline: match u.offline_authorization {
+            config::OfflineAuthorization::Cache => OfflineAuthorization::Cache,
+            config::OfflineAuthorization::Accept => OfflineAuthorization::Accept,
+            config::OfflineAuthorization::Reject => OfflineAuthorization::Reject,
+        },
+    };
+    info!(url = %u.url, forward = ?u.forward, "OCPP local controller: chargers are relayed to the upstream CSMS");
+    let _: &Secret = &default.password; // the password is only ever sent, never logged
+    Some(Arc::new(UpstreamSettings::new(
+        default,
+        chargers,
+        relay,
+        config.station.state_dir.clone(),
+        tls,
+        metrics,
+    )))
+}
