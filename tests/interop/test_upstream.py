@@ -444,12 +444,17 @@ async def wait_frames(upstream: Upstream, cp_id: str, since: int, n: int,
                          f"{upstream.frames[since:]}")
 
 
+TRANSACTION_16 = ("StartTransaction", "MeterValues", "StopTransaction")
+
+
 def assert_replayed(upstream: Upstream, cp, since: int, upstream_tx: int) -> None:
-    """The transaction messages after frame ``since`` arrived in order, with the charger's
-    ids, and the 1.6 transaction id the upstream assigned."""
+    """After frame ``since``: the charger's last BootNotification came first (a new upstream
+    connection is told, under ocpp809's own id), then the transaction messages in order with
+    the charger's ids and the 1.6 transaction id the upstream assigned."""
     got = [f for who, f in upstream.frames[since:] if who == CP1 and f[0] == CALL]
-    sent = [f for f in cp.sent if f[0] == CALL and f[2] in
-            ("StartTransaction", "MeterValues", "StopTransaction")]
+    assert got and got[0][2] == "BootNotification" and got[0][1].startswith("ocpp809-"), got
+    got = [f for f in got if f[2] in TRANSACTION_16]
+    sent = [f for f in cp.sent if f[0] == CALL and f[2] in TRANSACTION_16]
     assert [(f[1], f[2]) for f in got] == [(f[1], f[2]) for f in sent], \
         "queued messages replayed in order with their ids"
     for f in got[1:]:
@@ -476,11 +481,13 @@ async def test_outage_queues_transactions_and_replays_them_in_order(make_daemon)
             since = len(upstream.frames)
             await upstream.start()
             await upstream.wait_connected(CP1)
-            await wait_frames(upstream, CP1, since, 5)
+            await wait_frames(upstream, CP1, since, 6)
             assert_replayed(upstream, cp, since, FIRST_UPSTREAM_TX)
-            # Live again afterwards.
-            hb = await cp.req(c16.Heartbeat())
-            assert hb.current_time == UPSTREAM_TIME
+            # Live again once the queue is delivered.
+            deadline = time.monotonic() + 10
+            while (await cp.req(c16.Heartbeat())).current_time != UPSTREAM_TIME:
+                assert time.monotonic() < deadline, "heartbeats never reached the upstream again"
+                await asyncio.sleep(0.2)
     finally:
         await upstream.stop()
 
@@ -513,7 +520,7 @@ async def test_queued_messages_survive_a_daemon_restart(make_daemon):
                                              transaction_id=start.transaction_id))
             cp.sent = [f for f in sent_before if f[0] == CALL and f[2] != "BootNotification"] \
                 + [f for f in cp.sent if f[0] == CALL]
-            await wait_frames(upstream, CP1, 0, 4)
+            await wait_frames(upstream, CP1, 0, 5)
             assert_replayed(upstream, cp, 0, FIRST_UPSTREAM_TX)
     finally:
         await upstream.stop()

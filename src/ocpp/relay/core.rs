@@ -13,8 +13,13 @@
 //!   Transaction messages (1.6 StartTransaction, StopTransaction, MeterValues with a
 //!   transactionId; 2.0.1 TransactionEvent) are first stored durably ([`Journal`]), then
 //!   replayed upstream in order, one at a time, when it is back, before anything new.
-//!   StatusNotification, Heartbeat, BootNotification, Authorize are not queued: a stale
-//!   status or heartbeat is of no use to a CSMS once the charger's live ones flow again.
+//!   Heartbeat and Authorize are not queued (stale, of no use to a CSMS later); of the
+//!   StatusNotifications only the latest per connector is kept (in memory) and sent after
+//!   the queue, so the upstream learns the current state, not the history.
+//! - A new upstream connection first gets the charger's last BootNotification (persisted)
+//!   unless the charger sends one itself: a CSMS may refuse anything before it (2.0.1
+//!   B01/B02), and a charger that stays connected does not boot again for our sake.
+//!   These resynchronising CALLs use ids `ocpp809-r{n}`; their answers stay here.
 //! - OCPP 1.6 transaction ids (the CSMS assigns them, 1.6 §4.8): a StartTransaction answered
 //!   locally (our id X) and later answered by the upstream with Y gives X→Y, applied to every
 //!   later MeterValues/StopTransaction sent upstream (and Y→X to upstream RemoteStop). One
@@ -113,6 +118,10 @@ pub struct RelayState {
     /// idTag → authorization status as the upstream last answered.
     #[serde(default)]
     pub auth: BTreeMap<String, String>,
+    /// The charger's last BootNotification (as forwarded), told to every new upstream
+    /// connection that has not seen one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<Value>,
 }
 
 /// Where the queue and state are kept. `append` must be durable when it returns.
@@ -179,6 +188,14 @@ pub struct Relay {
     queue: VecDeque<Queued>,
     /// Deadline of the queued message sent upstream and not answered yet.
     replaying: Option<Instant>,
+    /// A CALL of ocpp809's own resynchronising the upstream (BootNotification, latest
+    /// StatusNotifications): its id and deadline.
+    resync: Option<(String, Instant)>,
+    /// Whether the current upstream connection has seen a BootNotification.
+    upstream_booted: bool,
+    /// The latest StatusNotification per connector answered locally, sent after the queue.
+    statuses: BTreeMap<String, Value>,
+    resync_counter: u64,
     /// Upstream CALLs relayed to the charger, waiting for its answer.
     downstream: VecDeque<String>,
     notices: HashSet<String>,
@@ -234,6 +251,10 @@ impl Relay {
             awaiting: VecDeque::new(),
             queue: recovered.into(),
             replaying: None,
+            resync: None,
+            upstream_booted: false,
+            statuses: BTreeMap::new(),
+            resync_counter: 0,
             downstream: VecDeque::new(),
             notices: HashSet::new(),
             notice_counter: 0,
@@ -333,6 +354,7 @@ impl Relay {
             return;
         }
         self.up = true;
+        self.upstream_booted = false;
         info!(charger = %self.session.charger(), queued = self.queue.len(), "upstream connected");
         self.pump(now);
     }
@@ -345,6 +367,7 @@ impl Relay {
         self.up = false;
         info!(charger = %self.session.charger(), queued = self.queue.len(), "upstream disconnected; answering locally");
         self.replaying = None;
+        self.resync = None;
         self.downstream.clear();
         self.notices.clear();
         while let Some(a) = self.awaiting.pop_front() {
@@ -387,6 +410,10 @@ impl Relay {
                 self.answer_locally(a.id, &a.action, &a.request, a.forwarded, a.local);
             }
         }
+        if self.resync.as_ref().is_some_and(|(_, d)| *d <= now) {
+            debug!(charger = %self.session.charger(), "upstream did not answer our resynchronisation; going on");
+            self.resync = None;
+        }
         if self.replaying.is_some_and(|d| d <= now) {
             debug!(charger = %self.session.charger(), "queued message unanswered; sent again");
             self.replaying = None;
@@ -399,6 +426,7 @@ impl Relay {
             self.session.poll_timeout(),
             self.awaiting.front().map(|a| a.deadline),
             self.replaying,
+            self.resync.as_ref().map(|(_, d)| *d),
         ]
         .into_iter()
         .flatten()
@@ -456,7 +484,21 @@ impl Relay {
                 payload.clone()
             }),
         };
-        if self.up && self.queue.is_empty() && self.replaying.is_none() {
+        if action == "BootNotification" && self.state.boot.as_ref() != Some(&forwarded) {
+            self.state.boot = Some(forwarded.clone());
+            self.journal.save_state(&self.state);
+        }
+        // A BootNotification may overtake our own resynchronisation: it is the same news.
+        let live = self.up
+            && self.queue.is_empty()
+            && self.replaying.is_none()
+            && self.statuses.is_empty()
+            && (self.resync.is_none() || action == "BootNotification")
+            && (self.upstream_booted || self.state.boot.is_none() || action == "BootNotification");
+        if live {
+            if action == "BootNotification" {
+                self.upstream_booted = true;
+            }
             let mapped = self.map_outbound(&action, &forwarded);
             self.to_upstream
                 .push_back(framing::call(&id, &action, &mapped));
@@ -511,6 +553,11 @@ impl Relay {
         self.stats.answered_locally += 1;
         let local = self.offline_authorization(action, request, local);
         let ok = local.starts_with("[3");
+        if ok && action == "StatusNotification" {
+            if let Some(key) = connector_key(self.version, request) {
+                self.statuses.insert(key, forwarded.clone());
+            }
+        }
         if ok && is_transaction_message(self.version, action, request) {
             let local_tx = (self.version == Version::V16 && action == "StartTransaction")
                 .then(|| result_payload(&local, self.version).and_then(|p| transaction_id(&p)))
@@ -553,21 +600,45 @@ impl Relay {
         }
     }
 
-    /// Sends the oldest queued message when the upstream is up and none is in flight.
+    /// Sends the next message of ocpp809's own when the upstream is up and nothing is in
+    /// flight: the BootNotification a new upstream connection has not seen, then the queue
+    /// in order, then the latest StatusNotification of each connector answered locally.
     fn pump(&mut self, now: Instant) {
         let Some(config) = &self.config else {
             return;
         };
-        if !self.up || self.replaying.is_some() || !self.awaiting.is_empty() {
+        let busy = self.replaying.is_some() || self.resync.is_some() || !self.awaiting.is_empty();
+        if !self.up || busy {
             return;
         }
-        let Some(front) = self.queue.front() else {
+        let deadline = now.checked_add(config.answer_timeout).unwrap_or(now);
+        if !self.upstream_booted {
+            self.upstream_booted = true;
+            if let Some(boot) = self.state.boot.clone() {
+                self.send_resync("BootNotification", &boot, deadline);
+                return;
+            }
+        }
+        if let Some(front) = self.queue.front() {
+            let mapped = self.map_outbound(&front.action, &front.payload);
+            let text = framing::call(&front.id, &front.action, &mapped);
+            self.replaying = Some(deadline);
+            self.to_upstream.push_back(text);
             return;
-        };
-        let mapped = self.map_outbound(&front.action, &front.payload);
-        let text = framing::call(&front.id, &front.action, &mapped);
-        self.replaying = Some(now.checked_add(config.answer_timeout).unwrap_or(now));
-        self.to_upstream.push_back(text);
+        }
+        if let Some(key) = self.statuses.keys().next().cloned() {
+            if let Some(status) = self.statuses.remove(&key) {
+                self.send_resync("StatusNotification", &status, deadline);
+            }
+        }
+    }
+
+    fn send_resync(&mut self, action: &str, payload: &Value, deadline: Instant) {
+        self.resync_counter += 1;
+        let id = format!("ocpp809-r{}", self.resync_counter);
+        self.to_upstream
+            .push_back(framing::call(&id, action, payload));
+        self.resync = Some((id, deadline));
     }
 
     fn upstream_answer(&mut self, now: Instant, frame: Frame) {
@@ -620,6 +691,17 @@ impl Relay {
                     Frame::Call { .. } => {}
                 }
                 self.journal.done(q.seq);
+            }
+            self.pump(now);
+            return;
+        }
+        if self.resync.as_ref().is_some_and(|(r, _)| *r == id) {
+            self.resync = None;
+            if let Frame::CallError {
+                code, description, ..
+            } = &frame
+            {
+                warn!(charger = %self.session.charger(), code, description, "upstream refused our resynchronisation");
             }
             self.pump(now);
             return;
@@ -790,6 +872,18 @@ pub fn is_transaction_message(version: Version, action: &str, payload: &Value) -
             _ => false,
         },
         Version::V201 => action == "TransactionEvent",
+    }
+}
+
+/// The connector a StatusNotification is about (1.6 connectorId; 2.0.1 evseId/connectorId).
+fn connector_key(version: Version, payload: &Value) -> Option<String> {
+    match version {
+        Version::V16 => Some(payload.get("connectorId")?.to_string()),
+        Version::V201 => Some(format!(
+            "{}/{}",
+            payload.get("evseId")?,
+            payload.get("connectorId")?
+        )),
     }
 }
 

@@ -470,3 +470,67 @@ fn without_upstream_the_relay_is_the_session() {
         .is_some_and(|t| t.starts_with("[3,\"h\"")));
     assert!(relay.poll_upstream().is_none());
 }
+
+#[test]
+fn a_new_upstream_connection_gets_the_last_boot_before_the_queue_and_then_the_latest_statuses() {
+    let mut r = Rig::new(Version::V16, config());
+    r.charger(
+        json!([2, "b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]),
+    );
+    let status = |id: &str, connector: i32, status: &str| {
+        json!([2, id, "StatusNotification", {"connectorId": connector, "errorCode": "NoError",
+            "status": status}])
+    };
+    r.charger(status("s1", 1, "Preparing"));
+    r.charger(stop16("t1", 4));
+    r.charger(status("s2", 1, "Finishing"));
+    r.charger(status("s3", 2, "Available"));
+    assert_eq!(r.sent_to_charger().len(), 5, "all answered locally");
+    r.up();
+    let sent = r.sent_upstream();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0][2], "BootNotification");
+    assert_eq!(sent[0][1], "ocpp809-r1", "our own id, not the charger's");
+    r.upstream(
+        json!([3, "ocpp809-r1", {"status": "Accepted", "interval": 60,
+        "currentTime": "2030-01-01T00:00:00Z"}]),
+    );
+    assert!(
+        r.sent_to_charger().is_empty(),
+        "the answer to our boot stays here"
+    );
+    assert_eq!(r.sent_upstream()[0][1], "t1");
+    r.upstream(json!([3, "t1", {}]));
+    let sent = r.sent_upstream();
+    assert_eq!(
+        (sent[0][2].as_str(), sent[0][3]["status"].as_str()),
+        (Some("StatusNotification"), Some("Finishing"))
+    );
+    let id = sent[0][1].clone();
+    r.upstream(json!([3, id, {}]));
+    let sent = r.sent_upstream();
+    assert_eq!(sent[0][3]["status"], "Available");
+    let id = sent[0][1].clone();
+    r.upstream(json!([3, id, {}]));
+    assert!(r.sent_upstream().is_empty(), "nothing else");
+    r.charger(json!([2, "h1", "Heartbeat", {}]));
+    assert_eq!(r.sent_upstream()[0][1], "h1", "live again");
+}
+
+#[test]
+fn a_boot_sent_by_the_charger_itself_is_not_repeated() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.charger(
+        json!([2, "b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]),
+    );
+    assert_eq!(r.sent_upstream()[0][1], "b1");
+    r.upstream(json!([3, "b1", {"status": "Accepted", "interval": 60,
+        "currentTime": "2030-01-01T00:00:00Z"}]));
+    r.charger(json!([2, "h1", "Heartbeat", {}]));
+    assert_eq!(r.sent_upstream()[0][1], "h1");
+    assert!(
+        r.journal.state().is_some_and(|s| s.boot.is_some()),
+        "remembered for later"
+    );
+}
