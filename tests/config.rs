@@ -1016,3 +1016,41 @@ fn a_world_readable_file_with_passwords_is_flagged() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn upstream_relay_keys() {
+    let config = parse("");
+    assert!(!config.upstream.enabled, "the relay is off by default");
+    assert_eq!(config.upstream.queue_messages, 10_000);
+    rejects("[upstream]\nurl = \"http://csms.example\"  # <- upstream.url\n");
+    rejects("[upstream]\nurl = \"wss://:443/ocpp\"  # <- upstream.url\n");
+    rejects("[upstream]\nforward = \"raw\"  # <- upstream.forward\n");
+    rejects("[upstream]\noffline_authorization = \"maybe\"  # <- upstream.offline_authorization\n");
+    rejects("[upstream]\nqueue_messages = 0  # <- upstream.queue_messages\n");
+    rejects("[upstream]\nanswer_timeout_s = 0  # <- upstream.answer_timeout_s\n");
+    rejects("[upstream]\nurl = \"ws://h\"\nca_file = \"/ca.pem\"  # <- upstream.ca_file\n");
+    rejects("[upstream]\nclient_cert = \"/c.pem\"  # <- upstream.client_cert\n");
+    rejects(
+        "[[charger]]\nid = \"CP1\"\nioa_base = 1000\nupstream_url = \"ftp://x\"  # <- charger[0].upstream_url\n",
+    );
+    let config = parse(
+        "[upstream]\nenabled = true\nurl = \"wss://csms.example:8443/ocpp\"\npassword = \"upsecret\"\n\
+         client_cert = \"/c.pem\"\nclient_key = \"/k.pem\"\nforward = \"original\"\n\
+         offline_authorization = \"accept\"\n\
+         [[charger]]\nid = \"CP1\"\nioa_base = 1000\nupstream = false\n\
+         [[charger]]\nid = \"CP2\"\nioa_base = 1100\nupstream_url = \"ws://other/ocpp\"\n\
+         upstream_password = \"cp2secret\"\n",
+    );
+    assert!(config.upstream.enabled);
+    assert!(!config.charger[0].upstream);
+    assert_eq!(
+        config.charger[1].upstream_url.as_deref(),
+        Some("ws://other/ocpp")
+    );
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("upsecret") && !shown.contains("cp2secret"),
+        "{shown}"
+    );
+    assert!(config.has_secrets());
+}

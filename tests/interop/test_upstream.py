@@ -15,7 +15,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import ssl
+import subprocess
 import time
+from pathlib import Path
 from typing import Any, AsyncIterator, Optional
 
 import ocpp.v16
@@ -522,5 +525,94 @@ async def test_queued_messages_survive_a_daemon_restart(make_daemon):
                 + [f for f in cp.sent if f[0] == CALL]
             await wait_frames(upstream, CP1, 0, 5)
             assert_replayed(upstream, cp, 0, FIRST_UPSTREAM_TX)
+    finally:
+        await upstream.stop()
+
+
+# ---------------------------------------------------------------------------
+# wss:// and mutual TLS (security profiles 2 and 3) with openssl-made certificates
+# ---------------------------------------------------------------------------
+
+def openssl(*args: str, cwd) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_pki(dir_: Path, name: str = "ca") -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all EC P-256."""
+    dir_.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2",
+            "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=dir_)
+    for leaf, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+                      ("client", "extendedKeyUsage=clientAuth\n")):
+        (dir_ / f"{leaf}.ext").write_text("basicConstraints=CA:FALSE\n" + ext)
+        openssl("req", *ec, "-keyout", f"{leaf}.key", "-out", f"{leaf}.csr",
+                "-subj", f"/CN=ocpp809-{leaf}", cwd=dir_)
+        openssl("x509", "-req", "-in", f"{leaf}.csr", "-CA", f"{name}.pem", "-CAkey",
+                f"{name}.key", "-CAcreateserial", "-out", f"{leaf}.pem", "-days", "2",
+                "-extfile", f"{leaf}.ext", cwd=dir_)
+    return {k: dir_ / f"{v}" for k, v in {"ca": f"{name}.pem", "server": "server.pem",
+                                          "server_key": "server.key", "client": "client.pem",
+                                          "client_key": "client.key"}.items()}
+
+
+class TlsUpstream(Upstream):
+    """The upstream behind TLS that requires a client certificate signed by its CA."""
+
+    def __init__(self, pki: dict[str, Path]):
+        super().__init__()
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(pki["server"], pki["server_key"])
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.ctx.load_verify_locations(pki["ca"])
+        self.peers: list[Any] = []
+
+    @property
+    def url(self) -> str:
+        return f"wss://{LOOPBACK}:{self.port}/csms"
+
+    async def start(self) -> "Upstream":
+        self._server = await serve(self._serve, LOOPBACK, self.port, ssl=self.ctx,
+                                   subprotocols=["ocpp1.6", "ocpp2.0.1"], ping_interval=None)
+        return self
+
+    async def _serve(self, ws) -> None:
+        self.peers.append(ws.transport.get_extra_info("peercert"))
+        await super()._serve(ws)
+
+
+@run_async
+async def test_wss_upstream_with_mutual_tls(make_daemon, tmp_path):
+    pki = await in_thread(make_pki, tmp_path / "pki")
+    upstream = await TlsUpstream(pki).start()
+    try:
+        d = await in_thread(daemon_for, make_daemon, upstream, ca_file=str(pki["ca"]),
+                            client_cert=str(pki["client"]), client_key=str(pki["client_key"]))
+        async with charger(d.ocpp_url(CP1), CP1, V16) as cp:
+            await upstream.wait_connected(CP1, timeout=15)
+            subject = dict(x[0] for x in upstream.peers[-1]["subject"])
+            assert subject["commonName"] == "ocpp809-client", "profile 3: our client certificate"
+            b = await boot(cp)
+            assert b.interval == UPSTREAM_INTERVAL, "answered by the upstream over TLS"
+    finally:
+        await upstream.stop()
+
+
+@run_async
+async def test_an_upstream_with_an_untrusted_certificate_is_not_used(make_daemon, tmp_path):
+    pki = await in_thread(make_pki, tmp_path / "pki")
+    other = await in_thread(make_pki, tmp_path / "other", "other-ca")
+    upstream = await TlsUpstream(pki).start()
+    try:
+        d = await in_thread(daemon_for, make_daemon, upstream, ca_file=str(other["ca"]),
+                            client_cert=str(pki["client"]), client_key=str(pki["client_key"]))
+        async with charger(d.ocpp_url(CP1), CP1, V16) as cp:
+            b = await boot(cp)
+            assert b.interval != UPSTREAM_INTERVAL, "answered by ocpp809 itself"
+            await asyncio.sleep(1.5)
+            assert CP1 not in upstream.connections and not upstream.frames
+        log = d.log_path.read_text(errors="replace")
+        assert "upstream CSMS unreachable" in log and "certificate" in log.lower(), log[-3000:]
     finally:
         await upstream.stop()

@@ -648,6 +648,12 @@ impl Relay {
                 self.stats.answered_upstream += 1;
                 if let Frame::CallResult { payload, .. } = &frame {
                     self.learn(&a.action, &a.request, payload);
+                    if self.version == Version::V16 && a.action == "StopTransaction" {
+                        let local = transaction_id(&a.request);
+                        if local.is_some_and(|x| self.state.tx_map.remove(&x).is_some()) {
+                            self.journal.save_state(&self.state);
+                        }
+                    }
                     if self.version == Version::V16 && a.action == "StartTransaction" {
                         let local =
                             result_payload(&a.local, self.version).and_then(|p| transaction_id(&p));
