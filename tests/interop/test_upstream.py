@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 import sim_charger
 from conftest import CHARGERS
 from daemon import LOOPBACK, free_port
+from test_observe import metrics
 from ocpp_client import (CALL, CALLRESULT, V16, V201, RawCharger, _Sim, boot, now_iso,
                          open_ws, run_async)
 
@@ -233,8 +234,13 @@ async def in_thread(fn, *args, **kw):
     return await asyncio.to_thread(fn, *args, **kw)
 
 
-def daemon_for(make_daemon, upstream: Upstream, **upstream_cfg):
-    d = make_daemon(extra=relayed(upstream, **upstream_cfg))
+def daemon_for(make_daemon, upstream: Upstream, *, http: bool = False, **upstream_cfg):
+    extra = relayed(upstream, **upstream_cfg)
+    if http:
+        port = free_port()
+        extra["http"] = {"enabled": True, "listen": f"{LOOPBACK}:{port}"}
+    d = make_daemon(extra=extra)
+    d.http = f"http://{LOOPBACK}:{port}" if http else None
     d.wait_ocpp_listening()
     return d
 
@@ -468,7 +474,7 @@ def assert_replayed(upstream: Upstream, cp, since: int, upstream_tx: int) -> Non
 async def test_outage_queues_transactions_and_replays_them_in_order(make_daemon):
     upstream = await Upstream().start()
     try:
-        d = await in_thread(daemon_for, make_daemon, upstream)
+        d = await in_thread(daemon_for, make_daemon, upstream, http=True)
         async with charger(d.ocpp_url(CP1), CP1, V16) as cp:
             await upstream.wait_connected(CP1)
             await boot(cp)
@@ -491,6 +497,11 @@ async def test_outage_queues_transactions_and_replays_them_in_order(make_daemon)
             while (await cp.req(c16.Heartbeat())).current_time != UPSTREAM_TIME:
                 assert time.monotonic() < deadline, "heartbeats never reached the upstream again"
                 await asyncio.sleep(0.2)
+            m = await in_thread(metrics, d)
+            counted = {e: m[f'ocpp809_upstream_messages_total{{event="{e}"}}']
+                       for e in ("queued", "replayed", "dropped")}
+            assert counted == {"queued": 5, "replayed": 5, "dropped": 0}, counted
+            assert m["ocpp809_upstreams_connected"] == 1
     finally:
         await upstream.stop()
 

@@ -117,13 +117,16 @@ impl Journal for DiskJournal {
             payload,
             retain: false,
         };
-        self.spool
-            .append(seq, &publication, true)
-            .map_err(|e| e.to_string())?;
-        if let Some(file) = self.spool.sync_handle() {
-            file.sync_data().map_err(|e| format!("fsync: {e}"))?;
-        }
-        Ok(seq)
+        let spool = &mut self.spool;
+        blocking(|| {
+            spool
+                .append(seq, &publication, true)
+                .map_err(|e| e.to_string())?;
+            if let Some(file) = spool.sync_handle() {
+                file.sync_data().map_err(|e| format!("fsync: {e}"))?;
+            }
+            Ok(seq)
+        })
     }
 
     fn done(&mut self, seq: u64) {
@@ -131,9 +134,21 @@ impl Journal for DiskJournal {
     }
 
     fn save_state(&mut self, state: &RelayState) {
-        if let Err(error) = write_atomically(&self.state_path, state) {
+        if let Err(error) = blocking(|| write_atomically(&self.state_path, state)) {
             warn!(path = %self.state_path.display(), %error, "upstream relay state not saved");
         }
+    }
+}
+
+/// Runs file I/O that waits for the disk (fsync) so that the other tasks of this worker
+/// thread are moved elsewhere meanwhile (the journal is called from a connection task).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

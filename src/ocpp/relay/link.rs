@@ -104,6 +104,9 @@ impl UpstreamSettings {
             .owners
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Entries nobody holds or waits for any more are dropped, so the map stays as large
+        // as the set of connected chargers.
+        owners.retain(|_, owner| Arc::strong_count(owner) > 1);
         owners.entry(charger.to_owned()).or_default().clone()
     }
 }
