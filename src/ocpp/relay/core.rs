@@ -461,8 +461,10 @@ impl Relay {
         payload: Value,
         next_transaction_id: &mut dyn FnMut() -> i32,
     ) {
-        let for_session = self.session_view(&action, &payload);
+        let for_session = self.session_view(&canonical_action(self.version, &action), &payload);
         let text = framing::call(&id, &action, for_session.as_ref().unwrap_or(&payload));
+        // The session reads a mis-cased action leniently; the upstream gets it spelled right.
+        let action = canonical_action(self.version, &action);
         self.session
             .handle_text(now, wall, &text, next_transaction_id);
         let Some(local) = self.drain_session(Some(&id)) else {
@@ -867,6 +869,19 @@ impl Relay {
         }
         framing::call_result(&id, &payload)
     }
+}
+
+/// The action as the specification spells it, when it is one this version defines and the
+/// charger wrote it in another case; otherwise as written.
+fn canonical_action(version: Version, action: &str) -> String {
+    let known = match version {
+        Version::V16 => crate::ocpp::v16::ACTIONS,
+        Version::V201 => crate::ocpp::v201::ACTIONS,
+    };
+    known
+        .iter()
+        .find(|name| name.eq_ignore_ascii_case(action))
+        .map_or_else(|| action.to_owned(), |name| (*name).to_owned())
 }
 
 /// Whether a charger CALL belongs to a transaction record (queued while offline).

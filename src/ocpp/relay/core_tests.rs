@@ -534,3 +534,20 @@ fn a_boot_sent_by_the_charger_itself_is_not_repeated() {
         "remembered for later"
     );
 }
+
+#[test]
+fn a_mis_cased_action_is_classified_and_forwarded_in_its_proper_spelling() {
+    let mut r = Rig::new(Version::V16, config());
+    r.charger(
+        json!([2, "t1", "stoptransaction", {"transactionId": 3, "meterStop": 1,
+        "timestamp": "2026-01-01T00:00:00Z"}]),
+    );
+    assert_eq!(r.sent_to_charger()[0][0], 3);
+    assert_eq!(
+        r.journal.records()[0].action,
+        "StopTransaction",
+        "queued as a transaction message"
+    );
+    r.up();
+    assert_eq!(r.sent_upstream()[0][2], "StopTransaction");
+}
