@@ -277,13 +277,14 @@ async fn run(
         match tokio::time::timeout(CONNECT_TIMEOUT, connect(&task)).await {
             Ok(Ok(mut socket)) => {
                 backoff = BACKOFF_MIN;
-                info!(%charger, url = %task.url, "upstream CSMS connected");
+                info!(%charger, url = %crate::config::redact_url(&task.url), "upstream CSMS connected");
                 let _up = task.metrics.hold(Gauge::UpstreamsConnected, true);
                 if to_relay.send(UpstreamEvent::Up).await.is_err() {
                     return;
                 }
                 let mut ping = tokio::time::interval(PING_INTERVAL);
                 ping.tick().await;
+                let mut last_heard = tokio::time::Instant::now();
                 let ended = loop {
                     tokio::select! {
                         frame = from_relay.recv() => match frame {
@@ -299,16 +300,22 @@ async fn run(
                         },
                         message = socket.next() => match message {
                             Some(Ok(Message::Text(text))) => {
+                                last_heard = tokio::time::Instant::now();
                                 if to_relay.send(UpstreamEvent::Text(text.as_str().to_owned())).await.is_err() {
                                     return;
                                 }
                             }
                             Some(Ok(Message::Close(frame))) => break Some(format!("closed by the upstream: {frame:?}")),
-                            Some(Ok(_)) => {}
+                            Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
                             Some(Err(error)) => break Some(error.to_string()),
                             None => break Some("connection ended".to_owned()),
                         },
                         _ = ping.tick() => {
+                            // A silent upstream (lost route, half-open TCP) must not keep the
+                            // charger's CALLs waiting for answers that never come.
+                            if last_heard.elapsed() > 3 * PING_INTERVAL {
+                                break Some("no answer to three pings".to_owned());
+                            }
                             if let Err(error) = socket.send(Message::Ping(Vec::new().into())).await {
                                 break Some(format!("ping failed: {error}"));
                             }
@@ -321,10 +328,10 @@ async fn run(
                 }
             }
             Ok(Err(error)) => {
-                info!(%charger, url = %task.url, %error, retry_s = backoff.as_secs(), "upstream CSMS unreachable")
+                info!(%charger, url = %crate::config::redact_url(&task.url), %error, retry_s = backoff.as_secs(), "upstream CSMS unreachable")
             }
             Err(_) => {
-                info!(%charger, url = %task.url, retry_s = backoff.as_secs(), "upstream CSMS connect timed out")
+                info!(%charger, url = %crate::config::redact_url(&task.url), retry_s = backoff.as_secs(), "upstream CSMS connect timed out")
             }
         }
         // Wait out the backoff; frames arriving meanwhile are for a link that is down.

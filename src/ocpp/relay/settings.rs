@@ -9,7 +9,7 @@ use tracing::{error, info};
 use super::core::{Forward, OfflineAuthorization, RelayConfig};
 use super::link::{Target, UpstreamSettings};
 use super::tls;
-use crate::config::{self, Config, Secret};
+use crate::config::{self, Config};
 use crate::observe::Metrics;
 
 /// The relay settings, `None` when `upstream.enabled` is false.
@@ -69,8 +69,7 @@ pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Option<Arc<Upstrea
             config::OfflineAuthorization::Reject => OfflineAuthorization::Reject,
         },
     };
-    info!(url = %u.url, forward = ?u.forward, "OCPP local controller: chargers are relayed to the upstream CSMS");
-    let _: &Secret = &default.password; // the password is only ever sent, never logged
+    info!(url = %config::redact_url(&u.url), forward = ?u.forward, "OCPP local controller: chargers are relayed to the upstream CSMS");
     Some(Arc::new(UpstreamSettings::new(
         default,
         chargers,
