@@ -674,31 +674,7 @@ impl Relay {
         if self.replaying.is_some() && self.queue.front().is_some_and(|q| q.id == id) {
             self.replaying = None;
             if let Some(q) = self.queue.pop_front() {
-                self.stats.replayed += 1;
-                match &frame {
-                    Frame::CallResult { payload, .. } => {
-                        self.learn(&q.action, &q.payload, payload);
-                        if let (Some(x), Some(y)) = (q.local_tx, transaction_id(payload)) {
-                            insert_bounded(&mut self.state.tx_map, x, y);
-                            self.journal.save_state(&self.state);
-                        }
-                        if self.version == Version::V16 && q.action == "StopTransaction" {
-                            if let Some(x) = transaction_id(&q.payload) {
-                                if self.state.tx_map.remove(&x).is_some() {
-                                    self.journal.save_state(&self.state);
-                                }
-                            }
-                        }
-                    }
-                    Frame::CallError {
-                        code, description, ..
-                    } => {
-                        warn!(charger = %self.session.charger(), action = q.action, id = q.id, code, description,
-                            "upstream refused a queued message; not sent again");
-                    }
-                    Frame::Call { .. } => {}
-                }
-                self.journal.done(q.seq);
+                self.delivered(q, &frame);
             }
             self.pump(now);
             return;
@@ -719,6 +695,34 @@ impl Relay {
             return;
         }
         debug!(charger = %self.session.charger(), id, "upstream answer to nothing outstanding ignored");
+    }
+
+    /// A queued message the upstream answered: learn from the answer, forget the record.
+    fn delivered(&mut self, q: Queued, frame: &Frame) {
+        self.stats.replayed += 1;
+        match frame {
+            Frame::CallResult { payload, .. } => {
+                self.learn(&q.action, &q.payload, payload);
+                if let (Some(x), Some(y)) = (q.local_tx, transaction_id(payload)) {
+                    insert_bounded(&mut self.state.tx_map, x, y);
+                    self.journal.save_state(&self.state);
+                }
+                if self.version == Version::V16 && q.action == "StopTransaction" {
+                    let x = transaction_id(&q.payload);
+                    if x.is_some_and(|x| self.state.tx_map.remove(&x).is_some()) {
+                        self.journal.save_state(&self.state);
+                    }
+                }
+            }
+            Frame::CallError {
+                code, description, ..
+            } => {
+                warn!(charger = %self.session.charger(), action = q.action, id = q.id, code, description,
+                    "upstream refused a queued message; not sent again");
+            }
+            Frame::Call { .. } => {}
+        }
+        self.journal.done(q.seq);
     }
 
     fn upstream_call(&mut self, id: String, action: String, payload: Value) {

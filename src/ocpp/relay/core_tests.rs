@@ -551,3 +551,29 @@ fn a_mis_cased_action_is_classified_and_forwarded_in_its_proper_spelling() {
     r.up();
     assert_eq!(r.sent_upstream()[0][2], "StopTransaction");
 }
+
+#[test]
+fn a_timed_out_message_is_delivered_once_and_the_second_answer_ignored() {
+    let mut r = Rig::new(Version::V16, config());
+    r.up();
+    r.charger(meter16("m1", 5, "1"));
+    r.sent_upstream();
+    r.now += Duration::from_secs(6);
+    let now = r.now;
+    r.relay.handle_timeout(now);
+    r.sent_to_charger();
+    assert_eq!(r.sent_upstream()[0][1], "m1", "sent again from the queue");
+    r.charger(meter16("m2", 5, "2"));
+    assert_eq!(r.journal.records().len(), 2, "m2 waits behind m1");
+    r.upstream(json!([3, "m1", {}]));
+    assert_eq!(r.sent_upstream()[0][1], "m2");
+    r.upstream(json!([3, "m1", {}]));
+    assert_eq!(
+        r.journal.records().len(),
+        1,
+        "the late second answer changes nothing"
+    );
+    r.upstream(json!([3, "m2", {}]));
+    assert!(r.journal.records().is_empty());
+    assert_eq!(r.relay.stats().replayed, 2);
+}
