@@ -10,7 +10,7 @@
 //! would be on the wire (the core learns of the outage from [`UpstreamEvent::Down`] and
 //! answers or re-sends from its own state).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +35,9 @@ use crate::ocpp::Version;
 
 /// Frames buffered towards the upstream task, and events back.
 const CHANNEL: usize = 256;
+/// Upstream frames the task holds while the connection task is busy; beyond this the
+/// upstream socket is not read (TCP pushes back on the upstream).
+const INBOX: usize = 64;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -266,6 +269,11 @@ struct UpstreamTask {
 }
 
 /// Connects, relays, reconnects, until the charger's connection drops its sender.
+///
+/// Frames from the upstream wait in a small inbox until the connection task takes them, and
+/// the socket is not read while the inbox is full; frames from the relay are taken at any
+/// time. So the two bounded channels can never both be full with each task waiting for the
+/// other.
 async fn run(
     task: UpstreamTask,
     mut from_relay: mpsc::Receiver<String>,
@@ -273,24 +281,23 @@ async fn run(
 ) {
     let charger = &task.charger;
     let mut backoff = BACKOFF_MIN;
+    let mut inbox: VecDeque<UpstreamEvent> = VecDeque::new();
     loop {
         match tokio::time::timeout(CONNECT_TIMEOUT, connect(&task)).await {
             Ok(Ok(mut socket)) => {
                 backoff = BACKOFF_MIN;
                 info!(%charger, url = %crate::config::redact_url(&task.url), "upstream CSMS connected");
                 let _up = task.metrics.hold(Gauge::UpstreamsConnected, true);
-                if to_relay.send(UpstreamEvent::Up).await.is_err() {
-                    return;
-                }
+                inbox.push_back(UpstreamEvent::Up);
                 let mut ping = tokio::time::interval(PING_INTERVAL);
                 ping.tick().await;
                 let mut last_heard = tokio::time::Instant::now();
-                let ended = loop {
+                let reason = loop {
                     tokio::select! {
                         frame = from_relay.recv() => match frame {
                             Some(text) => {
                                 if let Err(error) = socket.send(Message::text(text)).await {
-                                    break Some(format!("send failed: {error}"));
+                                    break format!("send failed: {error}");
                                 }
                             }
                             None => {
@@ -298,34 +305,35 @@ async fn run(
                                 return;
                             }
                         },
-                        message = socket.next() => match message {
+                        permit = to_relay.reserve(), if !inbox.is_empty() => match (permit, inbox.pop_front()) {
+                            (Ok(permit), Some(event)) => permit.send(event),
+                            (Err(_), _) => return,
+                            (Ok(_), None) => {}
+                        },
+                        message = socket.next(), if inbox.len() < INBOX => match message {
                             Some(Ok(Message::Text(text))) => {
                                 last_heard = tokio::time::Instant::now();
-                                if to_relay.send(UpstreamEvent::Text(text.as_str().to_owned())).await.is_err() {
-                                    return;
-                                }
+                                inbox.push_back(UpstreamEvent::Text(text.as_str().to_owned()));
                             }
-                            Some(Ok(Message::Close(frame))) => break Some(format!("closed by the upstream: {frame:?}")),
+                            Some(Ok(Message::Close(frame))) => break format!("closed by the upstream: {frame:?}"),
                             Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
-                            Some(Err(error)) => break Some(error.to_string()),
-                            None => break Some("connection ended".to_owned()),
+                            Some(Err(error)) => break error.to_string(),
+                            None => break "connection ended".to_owned(),
                         },
                         _ = ping.tick() => {
                             // A silent upstream (lost route, half-open TCP) must not keep the
                             // charger's CALLs waiting for answers that never come.
                             if last_heard.elapsed() > 3 * PING_INTERVAL {
-                                break Some("no answer to three pings".to_owned());
+                                break "no answer to three pings".to_owned();
                             }
                             if let Err(error) = socket.send(Message::Ping(Vec::new().into())).await {
-                                break Some(format!("ping failed: {error}"));
+                                break format!("ping failed: {error}");
                             }
                         }
                     }
                 };
-                info!(%charger, reason = ended.unwrap_or_default(), "upstream CSMS disconnected");
-                if to_relay.send(UpstreamEvent::Down).await.is_err() {
-                    return;
-                }
+                info!(%charger, %reason, "upstream CSMS disconnected");
+                inbox.push_back(UpstreamEvent::Down);
             }
             Ok(Err(error)) => {
                 info!(%charger, url = %crate::config::redact_url(&task.url), %error, retry_s = backoff.as_secs(), "upstream CSMS unreachable")
@@ -334,12 +342,18 @@ async fn run(
                 info!(%charger, url = %crate::config::redact_url(&task.url), retry_s = backoff.as_secs(), "upstream CSMS connect timed out")
             }
         }
-        // Wait out the backoff; frames arriving meanwhile are for a link that is down.
+        // Hand over what is left (ending with Down) and wait out the backoff; frames the
+        // relay sent meanwhile were for a link that is down.
         let sleep = tokio::time::sleep(backoff);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
-                _ = &mut sleep => break,
+                _ = &mut sleep, if inbox.is_empty() => break,
+                permit = to_relay.reserve(), if !inbox.is_empty() => match (permit, inbox.pop_front()) {
+                    (Ok(permit), Some(event)) => permit.send(event),
+                    (Err(_), _) => return,
+                    (Ok(_), None) => {}
+                },
                 frame = from_relay.recv() => if frame.is_none() { return },
             }
         }
