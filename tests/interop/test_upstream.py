@@ -383,6 +383,43 @@ async def test_non_conforming_meter_values_reach_the_upstream_sanitized(make_dae
         await upstream.stop()
 
 
+@run_async
+async def test_forward_original_passes_the_chargers_payload_unchanged(make_daemon):
+    upstream = await Upstream().start()
+    try:
+        d = await in_thread(daemon_for, make_daemon, upstream, forward="original")
+        async with RawCharger.connect(d.ocpp_url(CP2), V201) as raw:
+            await upstream.wait_connected(CP2)
+            await raw.boot()
+            payload = {"evseId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": [
+                {"value": "14.4kW", "measurand": "Power.Active.Import"}]}]}
+            uid = await raw.send_call("MeterValues", payload)
+            answer = await raw.response(uid)
+            got = upstream.frames[-1][1]
+            assert got == [CALL, uid, "MeterValues", payload], "exactly what the charger sent"
+            assert answer[0] == 4, f"the upstream's own CALLERROR reaches the charger: {answer}"
+    finally:
+        await upstream.stop()
+
+
+@run_async
+async def test_a_charger_opted_out_is_not_relayed(make_daemon):
+    upstream = await Upstream().start()
+    try:
+        chargers = [dict(CHARGERS[0]), dict(CHARGERS[1], upstream=False)]
+        d = make_daemon(chargers=chargers, extra=relayed(upstream))
+        await in_thread(d.wait_ocpp_listening)
+        async with charger(d.ocpp_url(CP2), CP2, V201) as cp:
+            b = await boot(cp)
+            assert b.interval != UPSTREAM_INTERVAL, "answered by ocpp809"
+            await asyncio.sleep(1.0)
+        async with charger(d.ocpp_url(CP1), CP1, V16) as cp:
+            await upstream.wait_connected(CP1)
+        assert [h["id"] for h in upstream.handshakes] == [CP1]
+    finally:
+        await upstream.stop()
+
+
 # ---------------------------------------------------------------------------
 # 3. upstream → charger
 # ---------------------------------------------------------------------------

@@ -577,3 +577,13 @@ fn a_timed_out_message_is_delivered_once_and_the_second_answer_ignored() {
     assert!(r.journal.records().is_empty());
     assert_eq!(r.relay.stats().replayed, 2);
 }
+
+#[test]
+fn an_upstream_remote_stop_names_the_transaction_as_the_charger_knows_it() {
+    let mut state = RelayState::default();
+    state.tx_map.insert(100, 7000);
+    let mut r = Rig::with(Version::V16, config(), Memory::default(), Vec::new(), state);
+    r.up();
+    r.upstream(json!([2, "u1", "RemoteStopTransaction", {"transactionId": 7000}]));
+    assert_eq!(r.sent_to_charger()[0][3]["transactionId"], 100);
+}
