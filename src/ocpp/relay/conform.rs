@@ -43,8 +43,9 @@ fn value(v: &Value, ty: &Ty, version: Version) -> Option<Value> {
                 Value::Bool(b) => b.to_string(),
                 _ => return None,
             };
-            // Longer text would be refused; a cut one still identifies the value.
-            Some(Value::String(text.chars().take(*max).collect()))
+            // Cutting could turn one idTag into another: too long is unreadable (an optional
+            // field is left out, a required one sends the original payload).
+            (text.chars().count() <= *max).then_some(Value::String(text))
         }
         Ty::Int if v.is_i64() || v.is_u64() => Some(v.clone()),
         Ty::Int => {
@@ -250,6 +251,21 @@ mod tests {
         assert_eq!(
             conform(Version::V16, "StatusNotification", &p),
             Some(json!({"connectorId": 1, "errorCode": "NoError", "status": "Charging"}))
+        );
+    }
+
+    #[test]
+    fn overlong_text_is_never_cut() {
+        let long = "T".repeat(21);
+        assert_eq!(
+            conform(Version::V16, "Authorize", &json!({"idTag": long})),
+            None
+        );
+        let p = json!({"connectorId": 1, "errorCode": "NoError", "status": "Available",
+            "info": "x".repeat(51)});
+        assert_eq!(
+            conform(Version::V16, "StatusNotification", &p),
+            Some(json!({"connectorId": 1, "errorCode": "NoError", "status": "Available"}))
         );
     }
 
