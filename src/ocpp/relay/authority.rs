@@ -23,21 +23,35 @@ pub struct ImposedLimit {
     pub stack_level: u32,
 }
 
+/// Volts per phase for A ↔ kW, as the mapping engine converts (CONTRACT §3: 230 V × phases).
+const VOLTS: f64 = 230.0;
+
 /// What the power-authority policy knows about a charger when an upstream CALL arrives.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Authority {
     /// The OCPP version the charger (and so the upstream connection) speaks.
     pub version: Version,
+    /// The charger's phases (`[[charger]] phases`, 3 for unknown chargers).
+    pub phases: u8,
     /// The limit ocpp809 imposes on this charger now, if any.
     pub imposed: Option<ImposedLimit>,
 }
 
 impl Authority {
-    pub fn new(version: Version) -> Authority {
+    pub fn new(version: Version, phases: u8) -> Authority {
         Authority {
             version,
+            phases,
             imposed: None,
         }
+    }
+
+    /// The imposed limit in kW (amperes at 230 V × phases).
+    pub fn imposed_kw(&self) -> Option<f64> {
+        self.imposed.map(|l| match l.unit {
+            LimitUnit::Watts => l.limit / 1000.0,
+            LimitUnit::Amperes => l.limit * VOLTS * f64::from(self.phases) / 1000.0,
+        })
     }
 
     /// Follows the commands ocpp809 sends to the charger (SetLimit / ClearLimit).
@@ -108,7 +122,7 @@ mod tests {
 
     #[test]
     fn the_imposed_limit_follows_set_and_clear() {
-        let mut a = Authority::new(Version::V16);
+        let mut a = Authority::new(Version::V16, 3);
         let set = ChargerCommand::SetLimit {
             limit: 11000.0,
             unit: LimitUnit::Watts,
@@ -117,6 +131,14 @@ mod tests {
         };
         a.observe_command(&set);
         assert_eq!(a.imposed.map(|l| l.limit), Some(11000.0));
+        assert_eq!(a.imposed_kw(), Some(11.0));
+        a.observe_command(&ChargerCommand::SetLimit {
+            limit: 16.0,
+            unit: LimitUnit::Amperes,
+            profile_id: 809,
+            stack_level: 9,
+        });
+        assert!(a.imposed_kw().is_some_and(|kw| (kw - 11.04).abs() < 1e-9));
         a.observe_command(&ChargerCommand::ClearLimit { profile_id: 1 });
         assert!(a.imposed.is_some(), "another profile's clear leaves ours");
         a.observe_command(&ChargerCommand::ClearLimit { profile_id: 809 });

@@ -218,21 +218,23 @@ impl Relay {
             Box::new(NoJournal::default()),
             Vec::new(),
             RelayState::default(),
-            version,
+            Authority::new(version, 3),
         )
     }
 
     /// Relayed to an upstream (initially down). `recovered`: the queue found on disk, in
-    /// order; `state`: the persisted maps and cache.
+    /// order; `state`: the persisted maps and cache; `phases`: the charger's, for the power
+    /// authority's A ↔ kW conversion.
     pub fn relayed(
         session: Session,
         config: RelayConfig,
         journal: Box<dyn Journal>,
         recovered: Vec<Queued>,
         state: RelayState,
+        phases: u8,
     ) -> Relay {
-        let version = session.version();
-        Relay::build(session, Some(config), journal, recovered, state, version)
+        let authority = Authority::new(session.version(), phases);
+        Relay::build(session, Some(config), journal, recovered, state, authority)
     }
 
     fn build(
@@ -241,8 +243,9 @@ impl Relay {
         journal: Box<dyn Journal>,
         recovered: Vec<Queued>,
         state: RelayState,
-        version: Version,
+        authority: Authority,
     ) -> Relay {
+        let version = session.version();
         Relay {
             session,
             version,
@@ -259,7 +262,7 @@ impl Relay {
             notices: HashSet::new(),
             notice_counter: 0,
             state,
-            authority: Authority::new(version),
+            authority,
             journal,
             to_charger: VecDeque::new(),
             to_upstream: VecDeque::new(),

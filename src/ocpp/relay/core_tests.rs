@@ -105,7 +105,14 @@ impl Rig {
             },
             now,
         );
-        let relay = Relay::relayed(session, config, Box::new(journal.clone()), recovered, state);
+        let relay = Relay::relayed(
+            session,
+            config,
+            Box::new(journal.clone()),
+            recovered,
+            state,
+            3,
+        );
         Rig {
             relay,
             journal,

@@ -50,6 +50,9 @@ pub struct Target {
     pub url: String,
     /// HTTP Basic password; empty: none.
     pub password: crate::config::Secret,
+    /// The charger's phases (`[[charger]] phases`; 3 for unknown chargers), for the power
+    /// authority's A ↔ kW conversion.
+    pub phases: u8,
 }
 
 /// Everything the connections need to relay their chargers (built once from `[upstream]`).
@@ -230,6 +233,7 @@ pub async fn start(
         Box::new(journal),
         recovered.queue,
         recovered.state,
+        target.phases,
     );
     let (to_task, from_relay) = mpsc::channel(CHANNEL);
     let (to_relay, from_task) = mpsc::channel(CHANNEL);

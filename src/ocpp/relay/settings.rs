@@ -21,6 +21,7 @@ pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Option<Arc<Upstrea
     let default = Target {
         url: u.url.clone(),
         password: u.password.clone(),
+        phases: 3,
     };
     let chargers: HashMap<_, _> = config
         .charger
@@ -32,6 +33,7 @@ pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Option<Arc<Upstrea
                     .upstream_password
                     .clone()
                     .unwrap_or_else(|| u.password.clone()),
+                phases: c.phases,
             });
             (c.id.clone(), target)
         })
