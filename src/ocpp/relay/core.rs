@@ -11,7 +11,7 @@
 //!   CALLRESULT/CALLERROR. No answer within `answer_timeout`: the local answer is given.
 //! - Otherwise (upstream down, or older messages still queued): the local answer at once.
 //!   Transaction messages (1.6 StartTransaction, StopTransaction, MeterValues with a
-//!   transactionId; 2.0.1 TransactionEvent) are first stored durably ([`Journal`]), then
+//!   transactionId; 2.0.1 TransactionEvent) are first stored durably ([`Journal`](super::state::Journal)), then
 //!   replayed upstream in order, one at a time, when it is back, before anything new.
 //!   Heartbeat and Authorize are not queued (stale, of no use to a CSMS later); of the
 //!   StatusNotifications only the latest per connector is kept (in memory) and sent after
@@ -25,7 +25,7 @@
 //!   later MeterValues/StopTransaction sent upstream (and Y→X to upstream RemoteStop). One
 //!   answered live gives the charger Y; the session keeps tracking it under its own X
 //!   (Y→X applied to what the session sees). Both maps are persisted.
-//! - Authorization while the upstream is unreachable: [`OfflineAuthorization`] over a cache
+//! - Authorization while the upstream is unreachable: [`OfflineAuthorization`](super::offline::OfflineAuthorization) over a cache
 //!   of idTag → status learned from the upstream's answers (Authorize, StartTransaction
 //!   idTagInfo, 2.0.1 idTokenInfo), persisted.
 //! - Upstream CALL: passes the power-authority hook
@@ -38,21 +38,21 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
 use super::authority::{inspect_downstream_call, Authority, Decision, Notice};
 use super::conform::conform;
+use super::messages::{
+    canonical_action, connector_key, is_transaction_message, result_payload, transaction_id,
+};
+use super::offline::{self, OfflineAuthorization};
+use super::state::{insert_bounded, Journal, NoJournal, Queued, RelayState};
 use crate::mapping::charger::{ChargerEvent, ChargerRequest};
 use crate::ocpp::framing::{self, Frame};
 use crate::ocpp::session::Session;
 use crate::ocpp::{CallError, ErrorCode, Version};
 
-/// Most idTags remembered for offline authorization.
-pub const AUTH_CACHE_MAX: usize = 10_000;
-/// Most transaction id pairs remembered (open transactions of one charger).
-const TX_MAP_MAX: usize = 1_000;
 /// Most upstream CALLs waiting for the charger's answer at once.
 const DOWNSTREAM_MAX: usize = 64;
 
@@ -61,17 +61,6 @@ const DOWNSTREAM_MAX: usize = 64;
 pub enum Forward {
     Sanitized,
     Original,
-}
-
-/// How idTags are authorized while the upstream is unreachable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OfflineAuthorization {
-    /// As cached; unknown tags refused.
-    Cache,
-    /// As cached; unknown tags accepted.
-    Accept,
-    /// All refused.
-    Reject,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,63 +78,6 @@ pub enum UpstreamEvent {
     Up,
     Down,
     Text(String),
-}
-
-/// One transaction message waiting for the upstream (also the on-disk record).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Queued {
-    #[serde(skip)]
-    pub seq: u64,
-    /// The charger's MessageId, kept for the upstream.
-    pub id: String,
-    pub action: String,
-    /// As forwarded (sanitized or original), before transaction id mapping.
-    pub payload: Value,
-    /// 1.6 StartTransaction: the transaction id the charger got from ocpp809.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub local_tx: Option<i32>,
-}
-
-/// What survives a restart besides the queue.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RelayState {
-    /// 1.6: our transaction id → the upstream's.
-    #[serde(default)]
-    pub tx_map: BTreeMap<i32, i32>,
-    /// 1.6: the upstream's transaction id the charger uses → the session's own id.
-    #[serde(default)]
-    pub tx_alias: BTreeMap<i32, i32>,
-    /// idTag → authorization status as the upstream last answered.
-    #[serde(default)]
-    pub auth: BTreeMap<String, String>,
-    /// The charger's last BootNotification (as forwarded), told to every new upstream
-    /// connection that has not seen one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub boot: Option<Value>,
-}
-
-/// Where the queue and state are kept. `append` must be durable when it returns.
-pub trait Journal: Send {
-    /// Stores a record; returns the sequence number it got (increasing).
-    fn append(&mut self, record: &Queued) -> Result<u64, String>;
-    /// The record was delivered (or dropped); it must not come back after a restart.
-    fn done(&mut self, seq: u64);
-    fn save_state(&mut self, state: &RelayState);
-}
-
-/// A journal that keeps nothing (tests, and chargers without upstream).
-#[derive(Debug, Default)]
-pub struct NoJournal {
-    next_seq: u64,
-}
-
-impl Journal for NoJournal {
-    fn append(&mut self, _: &Queued) -> Result<u64, String> {
-        self.next_seq += 1;
-        Ok(self.next_seq - 1)
-    }
-    fn done(&mut self, _: u64) {}
-    fn save_state(&mut self, _: &RelayState) {}
 }
 
 /// Counters of one relay (cumulative).
@@ -792,6 +724,28 @@ impl Relay {
         }
     }
 
+    /// Remembers the upstream's verdict on an idTag (persisted when it changed).
+    fn learn(&mut self, action: &str, request: &Value, result: &Value) {
+        if offline::learn(&mut self.state, self.version, action, request, result) {
+            self.journal.save_state(&self.state);
+        }
+    }
+
+    /// The local answer with the idTag verdict of `offline_authorization`.
+    fn offline_authorization(&self, action: &str, request: &Value, local: String) -> String {
+        let Some(config) = &self.config else {
+            return local;
+        };
+        offline::answer(
+            &self.state,
+            self.version,
+            config.offline,
+            action,
+            request,
+            local,
+        )
+    }
+
     /// Moves the session's frames to the charger, except the answer to `call` (returned).
     fn drain_session(&mut self, call: Option<&str>) -> Option<String> {
         let mut answer = None;
@@ -809,142 +763,6 @@ impl Relay {
         }
         answer
     }
-
-    /// Remembers the upstream's verdict on an idTag.
-    fn learn(&mut self, action: &str, request: &Value, result: &Value) {
-        let Some(tag) = id_tag(self.version, request) else {
-            return;
-        };
-        let info = match self.version {
-            Version::V16 if matches!(action, "Authorize" | "StartTransaction") => {
-                &result["idTagInfo"]
-            }
-            Version::V201 if matches!(action, "Authorize" | "TransactionEvent") => {
-                &result["idTokenInfo"]
-            }
-            _ => return,
-        };
-        let Some(status) = info.get("status").and_then(Value::as_str) else {
-            return;
-        };
-        if self.state.auth.get(&tag).map(String::as_str) == Some(status) {
-            return;
-        }
-        if self.state.auth.len() >= AUTH_CACHE_MAX && !self.state.auth.contains_key(&tag) {
-            if let Some(first) = self.state.auth.keys().next().cloned() {
-                self.state.auth.remove(&first);
-            }
-        }
-        self.state.auth.insert(tag, status.to_owned());
-        self.journal.save_state(&self.state);
-    }
-
-    /// The local answer with the idTag verdict of `offline_authorization`.
-    fn offline_authorization(&self, action: &str, request: &Value, local: String) -> String {
-        let Some(config) = &self.config else {
-            return local;
-        };
-        let field = match (self.version, action) {
-            (Version::V16, "Authorize" | "StartTransaction") => "idTagInfo",
-            (Version::V201, "Authorize") => "idTokenInfo",
-            (Version::V201, "TransactionEvent") if request.get("idToken").is_some() => {
-                "idTokenInfo"
-            }
-            _ => return local,
-        };
-        let Some(tag) = id_tag(self.version, request) else {
-            return local;
-        };
-        let Ok(Frame::CallResult { id, mut payload }) = framing::parse(&local, self.version) else {
-            return local;
-        };
-        let cached = self.state.auth.get(&tag).cloned();
-        let status = match config.offline {
-            OfflineAuthorization::Reject => "Invalid".to_owned(),
-            OfflineAuthorization::Cache => cached.unwrap_or_else(|| "Invalid".to_owned()),
-            OfflineAuthorization::Accept => cached.unwrap_or_else(|| "Accepted".to_owned()),
-        };
-        debug!(charger = %self.session.charger(), action, status, "offline authorization");
-        let Some(obj) = payload.as_object_mut() else {
-            return local;
-        };
-        let info = obj
-            .entry(field)
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(info) = info.as_object_mut() {
-            info.insert("status".to_owned(), Value::String(status));
-        }
-        framing::call_result(&id, &payload)
-    }
-}
-
-/// The action as the specification spells it, when it is one this version defines and the
-/// charger wrote it in another case; otherwise as written.
-fn canonical_action(version: Version, action: &str) -> String {
-    let known = match version {
-        Version::V16 => crate::ocpp::v16::ACTIONS,
-        Version::V201 => crate::ocpp::v201::ACTIONS,
-    };
-    known
-        .iter()
-        .find(|name| name.eq_ignore_ascii_case(action))
-        .map_or_else(|| action.to_owned(), |name| (*name).to_owned())
-}
-
-/// Whether a charger CALL belongs to a transaction record (queued while offline).
-pub fn is_transaction_message(version: Version, action: &str, payload: &Value) -> bool {
-    match version {
-        Version::V16 => match action {
-            "StartTransaction" | "StopTransaction" => true,
-            "MeterValues" => payload.get("transactionId").is_some_and(|t| !t.is_null()),
-            _ => false,
-        },
-        Version::V201 => action == "TransactionEvent",
-    }
-}
-
-/// The connector a StatusNotification is about (1.6 connectorId; 2.0.1 evseId/connectorId).
-fn connector_key(version: Version, payload: &Value) -> Option<String> {
-    match version {
-        Version::V16 => Some(payload.get("connectorId")?.to_string()),
-        Version::V201 => Some(format!(
-            "{}/{}",
-            payload.get("evseId")?,
-            payload.get("connectorId")?
-        )),
-    }
-}
-
-fn transaction_id(payload: &Value) -> Option<i32> {
-    match payload.get("transactionId")? {
-        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn id_tag(version: Version, request: &Value) -> Option<String> {
-    let tag = match version {
-        Version::V16 => request.get("idTag")?,
-        Version::V201 => request.get("idToken")?.get("idToken")?,
-    };
-    tag.as_str().map(str::to_owned)
-}
-
-fn result_payload(text: &str, version: Version) -> Option<Value> {
-    match framing::parse(text, version) {
-        Ok(Frame::CallResult { payload, .. }) => Some(payload),
-        _ => None,
-    }
-}
-
-fn insert_bounded(map: &mut BTreeMap<i32, i32>, key: i32, value: i32) {
-    if map.len() >= TX_MAP_MAX && !map.contains_key(&key) {
-        if let Some(first) = map.keys().next().copied() {
-            map.remove(&first);
-        }
-    }
-    map.insert(key, value);
 }
 
 impl std::fmt::Debug for Relay {

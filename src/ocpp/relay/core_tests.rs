@@ -6,6 +6,8 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::mapping::charger::{ChargerCommand, LimitUnit};
+use crate::ocpp::relay::offline::OfflineAuthorization;
+use crate::ocpp::relay::state::{Journal, Queued, RelayState};
 use crate::ocpp::session::SessionConfig;
 use crate::ocpp::{v16, v201, Dialect, Mode};
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
-use super::core::{Journal, Queued, RelayState};
+use super::state::{Journal, Queued, RelayState};
 use crate::mqtt::spool::Spool;
 use crate::mqtt::topics::Publication;
 

@@ -9,6 +9,9 @@
 //! - [`authority`]: the hook every upstream→charger CALL passes through (power authority).
 //! - [`core`]: the sans-IO relay of one charger (live relay, outage queue and replay, 1.6
 //!   transaction id mapping, offline authorization).
+//! - [`messages`]: what the relay reads from a message (action, transaction id, idTag).
+//! - [`offline`]: the idTag cache and the offline authorization policy.
+//! - [`state`]: what survives a restart, and the journal seam of the core.
 //! - [`journal`]: the durable per-charger queue and state (disk).
 //! - [`link`]: the tokio side: the upstream WebSocket client and the per-charger driver.
 //! - [`settings`]: `[upstream]` and the per-charger overrides as run-time settings.
@@ -19,5 +22,8 @@ pub mod conform;
 pub mod core;
 pub mod journal;
 pub mod link;
+pub mod messages;
+pub mod offline;
 pub mod settings;
+pub mod state;
 pub mod tls;

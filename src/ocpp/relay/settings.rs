@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tracing::{error, info};
 
-use super::core::{Forward, OfflineAuthorization, RelayConfig};
+use super::core::{Forward, RelayConfig};
 use super::link::{Target, UpstreamSettings};
+use super::offline::OfflineAuthorization;
 use super::tls;
 use crate::config::{self, Config};
 use crate::observe::Metrics;
