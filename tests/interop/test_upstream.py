@@ -543,6 +543,42 @@ async def test_outage_queues_transactions_and_replays_them_in_order(make_daemon)
         await upstream.stop()
 
 
+@run_async
+async def test_v201_outage_queues_transaction_events_and_replays_them(make_daemon):
+    upstream = await Upstream().start()
+    try:
+        d = await in_thread(daemon_for, make_daemon, upstream)
+        async with charger(d.ocpp_url(CP2), CP2, V201) as cp:
+            await upstream.wait_connected(CP2)
+            await boot(cp)
+            token = {"idToken": "BLOCK-201", "type": "ISO14443"}
+            assert (await cp.req(c201.Authorize(id_token=token))).id_token_info["status"] \
+                == "Blocked"
+            await upstream.stop()
+            await asyncio.sleep(0.5)
+            cp.sent.clear()
+            offline = await cp.req(c201.Authorize(id_token=token))
+            assert offline.id_token_info["status"] == "Blocked", "from the cache"
+            for n, (event, trigger) in enumerate([("Started", "Authorized"),
+                                                  ("Updated", "MeterValuePeriodic"),
+                                                  ("Ended", "StopAuthorized")]):
+                await cp.req(c201.TransactionEvent(
+                    event_type=event, timestamp=now_iso(), trigger_reason=trigger, seq_no=n,
+                    transaction_info={"transactionId": "T-OFF"}, evse={"id": 1,
+                                                                      "connectorId": 1}))
+            since = len(upstream.frames)
+            await upstream.start()
+            await upstream.wait_connected(CP2)
+            await wait_frames(upstream, CP2, since, 4)
+            got = [f for who, f in upstream.frames[since:] if who == CP2 and f[0] == CALL]
+            assert got[0][2] == "BootNotification" and got[0][1].startswith("ocpp809-")
+            sent = [f for f in cp.sent if f[0] == CALL and f[2] == "TransactionEvent"]
+            assert [(f[1], f[3]["eventType"]) for f in got[1:]] == \
+                [(f[1], f[3]["eventType"]) for f in sent], "in order, with the charger's ids"
+    finally:
+        await upstream.stop()
+
+
 # ---------------------------------------------------------------------------
 # 5. nothing lost across a daemon restart
 # ---------------------------------------------------------------------------
