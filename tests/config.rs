@@ -1030,6 +1030,7 @@ fn upstream_relay_keys() {
     rejects("[upstream]\nanswer_timeout_s = 0  # <- upstream.answer_timeout_s\n");
     rejects("[upstream]\nurl = \"ws://h\"\nca_file = \"/ca.pem\"  # <- upstream.ca_file\n");
     rejects("[upstream]\nclient_cert = \"/c.pem\"  # <- upstream.client_cert\n");
+    parse("[upstream]\nurl = \"ws://h\"\nca_file = \"\"\nclient_cert = \"\"\nclient_key = \"\"\n");
     rejects(
         "[[charger]]\nid = \"CP1\"\nioa_base = 1000\nupstream_url = \"ftp://x\"  # <- charger[0].upstream_url\n",
     );

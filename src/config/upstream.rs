@@ -35,6 +35,14 @@ pub struct Upstream {
     pub answer_timeout_s: u64,
 }
 
+impl Upstream {
+    /// A path key as set: `None` when absent or empty (`ca_file = ""` means "not set", as the
+    /// example in the embedded default configuration writes it).
+    pub fn path(value: &Option<PathBuf>) -> Option<&std::path::Path> {
+        value.as_deref().filter(|p| !p.as_os_str().is_empty())
+    }
+}
+
 impl Default for Upstream {
     fn default() -> Self {
         Self {

@@ -354,17 +354,19 @@ fn upstream(u: &Upstream) -> Check {
     upstream_url(&u.url).map_err(|e| bad("upstream.url", format!("{:?} {e}", u.url)))?;
     within(u.queue_messages, 1..=1_000_000, "upstream.queue_messages")?;
     within(u.answer_timeout_s, 1..=300, "upstream.answer_timeout_s")?;
+    let cert = Upstream::path(&u.client_cert).is_some();
+    let key = Upstream::path(&u.client_key).is_some();
     ensure_either(
-        u.client_cert.is_some() == u.client_key.is_some(),
+        cert == key,
         "upstream.client_cert",
         "upstream.client_key",
         "client_cert and client_key go together".to_owned(),
     )?;
     let tls = u.url.starts_with("wss://");
     for (set, key) in [
-        (u.ca_file.is_some(), "upstream.ca_file"),
-        (u.client_cert.is_some(), "upstream.client_cert"),
-        (u.client_key.is_some(), "upstream.client_key"),
+        (Upstream::path(&u.ca_file).is_some(), "upstream.ca_file"),
+        (cert, "upstream.client_cert"),
+        (key, "upstream.client_key"),
     ] {
         ensure(!set || tls, key, "applies to wss:// URLs only")?;
     }

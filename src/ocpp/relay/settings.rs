@@ -46,9 +46,9 @@ pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Option<Arc<Upstrea
             .any(|t| t.url.starts_with("wss://"));
     let tls = if any_tls {
         match tls::client_config(
-            u.ca_file.as_deref(),
-            u.client_cert.as_deref(),
-            u.client_key.as_deref(),
+            config::Upstream::path(&u.ca_file),
+            config::Upstream::path(&u.client_cert),
+            config::Upstream::path(&u.client_key),
         ) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
