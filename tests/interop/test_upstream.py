@@ -12,6 +12,7 @@ or hand-written frames for the non-conforming "14.4kW" input. SCADA is the c104 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -259,7 +260,6 @@ async def test_v16_messages_reach_the_upstream_with_their_ids_and_its_answers_co
             await upstream.wait_connected(CP1)
             shake = upstream.handshakes[-1]
             assert shake["subprotocol"] == "ocpp1.6" and shake["path"] == f"/csms/{CP1}", shake
-            import base64
             assert shake["authorization"] == "Basic " + base64.b64encode(
                 f"{CP1}:{PASSWORD}".encode()).decode(), "Basic auth with the charge point id"
 
