@@ -1,10 +1,12 @@
 //! The TCP accept loop shared by the IEC 104 and OCPP servers (the tokio mini-redis
-//! pattern): a cap on concurrent connections, accept errors backed off instead of spun on,
-//! and every connection task drained before the loop returns on shutdown.
+//! pattern): a cap on concurrent connections overall and per remote address, accept errors
+//! backed off instead of spun on, and every connection task drained before the loop returns
+//! on shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -14,15 +16,80 @@ use tracing::warn;
 
 use crate::health::Heartbeat;
 
+/// Shortest time between two log lines about refused connections of one listener.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// Loops that wait for events beat at least this often (see [`crate::health`]).
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(1);
 
+/// How many connections a listener keeps open at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionCaps {
+    /// All remote addresses together.
+    pub total: usize,
+    /// One remote IP address; 0 = no cap beyond `total`. Stops one host (a flood, a
+    /// slowloris client, a looping charger) from taking every slot.
+    pub per_ip: usize,
+}
+
+impl From<usize> for ConnectionCaps {
+    fn from(total: usize) -> Self {
+        ConnectionCaps { total, per_ip: 0 }
+    }
+}
+
+/// Open connections per remote IP; an entry leaves the map with its last connection, so the
+/// map never holds more entries than there are open connections.
+#[derive(Default)]
+struct PerIp {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection counted in [`PerIp`] until dropped.
+struct PerIpSlot {
+    table: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn try_acquire(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<PerIpSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(ip).or_insert(0);
+        if cap > 0 && *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(PerIpSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+
+    fn open(&self, ip: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(&ip).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for PerIpSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Accepts until `shutdown` turns true. `start` turns an accepted connection into its
-/// task, or refuses it with `None` (the stream is then dropped, closing it).
+/// task, or refuses it with `None` (the stream is then dropped, closing it). A connection
+/// over either cap is closed at once and logged.
 pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
     service: &'static str,
-    max_connections: usize,
+    caps: impl Into<ConnectionCaps>,
     mut shutdown: watch::Receiver<bool>,
     heartbeat: Heartbeat,
     mut start: F,
@@ -30,9 +97,14 @@ pub async fn accept_loop<F, Fut>(
     F: FnMut(TcpStream, SocketAddr, watch::Receiver<bool>) -> Option<Fut>,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let caps = caps.into();
+    let max_connections = caps.total;
     let slots = Arc::new(Semaphore::new(max_connections));
+    let per_ip = Arc::new(PerIp::default());
     let mut connections = JoinSet::new();
     let mut alive = tokio::time::interval(HEARTBEAT_PERIOD);
+    let mut refused_per_ip: u64 = 0;
+    let mut last_refusal_log: Option<std::time::Instant> = None;
     loop {
         heartbeat.beat();
         tokio::select! {
@@ -42,9 +114,22 @@ pub async fn accept_loop<F, Fut>(
                         warn!(%peer, service, max_connections, "connection refused: connection limit reached");
                         continue;
                     };
+                    let Some(ip_slot) = per_ip.try_acquire(peer.ip(), caps.per_ip) else {
+                        // At most one line per LOG_EVERY: a flood must not become a log flood.
+                        refused_per_ip += 1;
+                        if last_refusal_log.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+                            warn!(target: "ocpp809::security", event = "per_ip_connection_cap", %peer, service,
+                                per_ip = caps.per_ip, open = per_ip.open(peer.ip()), refused = refused_per_ip,
+                                "security event: connection refused: the address already holds the most connections allowed per address");
+                            last_refusal_log = Some(std::time::Instant::now());
+                            refused_per_ip = 0;
+                        }
+                        continue;
+                    };
                     if let Some(task) = start(stream, peer, shutdown.clone()) {
                         connections.spawn(async move {
                             task.await;
+                            drop(ip_slot);
                             drop(slot);
                         });
                     }
@@ -68,5 +153,45 @@ pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_cap_counts_each_address_and_frees_on_drop() {
+        let table = Arc::new(PerIp::default());
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let b: IpAddr = [192, 0, 2, 2].into();
+        let first = table.try_acquire(a, 2);
+        let second = table.try_acquire(a, 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(table.try_acquire(a, 2).is_none(), "third from one address");
+        assert!(
+            table.try_acquire(b, 2).is_some(),
+            "another address is not affected"
+        );
+        drop(first);
+        assert_eq!(table.open(a), 1);
+        let third = table.try_acquire(a, 2);
+        assert!(third.is_some(), "a freed slot is usable again");
+        drop((second, third));
+        assert_eq!(table.open(a), 0);
+        let open = table.open.lock().unwrap();
+        assert!(
+            !open.contains_key(&a),
+            "no entry kept for an address without connections"
+        );
+    }
+
+    #[test]
+    fn per_ip_cap_zero_means_no_cap() {
+        let table = Arc::new(PerIp::default());
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let slots: Vec<_> = (0..1000).filter_map(|_| table.try_acquire(a, 0)).collect();
+        assert_eq!(slots.len(), 1000);
+        assert_eq!(table.open(a), 1000);
     }
 }

@@ -497,6 +497,16 @@ fn ocpp_timers_and_unknown_charger_defaults() {
 }
 
 #[test]
+fn ocpp_input_limits() {
+    rejects("[ocpp]\nmax_connections = 0  # <- ocpp.max_connections\n");
+    rejects("[ocpp]\nmax_connections_per_ip = 100001  # <- ocpp.max_connections_per_ip\n");
+    rejects("[ocpp]\nmax_messages_per_s = -1.0  # <- ocpp.max_messages_per_s\n");
+    rejects("[ocpp]\nmax_messages_per_s = nan  # <- ocpp.max_messages_per_s\n");
+    parse("[ocpp]\nmax_connections_per_ip = 0\nmax_messages_per_s = 0.0\n");
+    parse("[ocpp]\nmax_connections = 1\nmax_messages_per_s = 0.5\n");
+}
+
+#[test]
 fn mqtt_url_prefix_and_buffer() {
     rejects("[mqtt]\nurl = \"tcp://127.0.0.1:1883\"  # <- mqtt.url\n");
     rejects("[mqtt]\nurl = \"mqtt://:1883\"  # <- mqtt.url\n");

@@ -393,6 +393,8 @@ async fn run(python: &str, version: Version) {
         passwords: HashMap::new(),
         modes: HashMap::new(),
         max_connections: 16,
+        max_connections_per_ip: 0,
+        max_messages_per_s: None,
         transaction_ids: Default::default(),
         auth_throttle: Default::default(),
         metrics: Default::default(),

@@ -119,6 +119,13 @@ pub struct Ocpp {
     pub default_max_kw: f64,
     /// `connectors` of unknown chargers, 1..=8.
     pub default_connectors: u8,
+    /// Open charger connections (including handshakes in progress), at least 1.
+    pub max_connections: usize,
+    /// Open connections from one IP address; 0 = no cap beyond `max_connections`.
+    pub max_connections_per_ip: usize,
+    /// Messages per second one charger may send, sustained (bursts of five seconds' worth);
+    /// above it the connection is read more slowly. 0 = no limit.
+    pub max_messages_per_s: f64,
 }
 
 impl Default for Ocpp {
@@ -133,6 +140,9 @@ impl Default for Ocpp {
             auto_ioa_base: 10_000,
             default_max_kw: 22.0,
             default_connectors: 2,
+            max_connections: 10_000,
+            max_connections_per_ip: 100,
+            max_messages_per_s: 50.0,
         }
     }
 }

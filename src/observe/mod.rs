@@ -9,6 +9,6 @@ pub mod metrics;
 pub mod server;
 pub mod status;
 
-pub use metrics::{Gauge, GaugeGuard, Message, Metrics};
+pub use metrics::{Gauge, GaugeGuard, Message, Metrics, SecurityEvent};
 pub use server::{serve, Observer};
 pub use status::Directory;

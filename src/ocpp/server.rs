@@ -22,11 +22,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
 use super::framing::MAX_FRAME_BYTES;
+use super::rate::{MessageRate, RateVerdict};
 use super::session::{Session, SessionConfig};
 use super::throttle::{self, AuthThrottle, Verdict};
 use super::{v16, v201, Dialect, Mode, Version};
 use crate::mapping::charger::{ChargerEvent, ChargerId, ChargerRequest, CommandResult};
-use crate::observe::{self, Gauge, Metrics};
+use crate::observe::{self, Gauge, Metrics, SecurityEvent};
 
 /// Time a client has to complete the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +54,10 @@ pub struct ServerSettings {
     /// Next 1.6 transaction id (shared with the state store, which persists it).
     pub transaction_ids: Arc<AtomicI32>,
     pub max_connections: usize,
+    /// Connections from one IP address; 0 = no cap.
+    pub max_connections_per_ip: usize,
+    /// Sustained messages per second per charger; `None` = no limit.
+    pub max_messages_per_s: Option<f64>,
     /// Chargers connected, OCPP-J frames in and out.
     pub metrics: Arc<Metrics>,
 }
@@ -135,11 +140,14 @@ pub async fn serve(
     // and a copy per session made memory grow with chargers × sessions (BENCHMARKS.md "Scale").
     let settings = Arc::new(settings);
     let transaction_ids = settings.transaction_ids.clone();
-    let max_connections = settings.max_connections;
+    let caps = crate::net::ConnectionCaps {
+        total: settings.max_connections,
+        per_ip: settings.max_connections_per_ip,
+    };
     crate::net::accept_loop(
         listener,
         "OCPP",
-        max_connections,
+        caps,
         shutdown,
         heartbeat,
         |stream, peer, shutdown| {
@@ -231,6 +239,12 @@ impl Connection {
         ping.tick().await;
         let mut last_heard = Instant::now();
         let mut next_transaction_id = || self.transaction_ids.fetch_add(1, Ordering::Relaxed);
+        let mut message_rate = self
+            .settings
+            .max_messages_per_s
+            .map(|rate| MessageRate::new(rate, MessageRate::default_burst(rate), Instant::now()));
+        // While set, the socket is not read: the charger is over its message rate.
+        let mut paused_until: Option<tokio::time::Instant> = None;
         let close: Option<CloseFrame> = loop {
             // Events go to the application before the CALLRESULT goes to the charger: once a
             // charger has its answer, anything another charger reports later must queue
@@ -249,14 +263,16 @@ impl Connection {
             }
             let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
-                message = socket.next() => match message {
+                message = socket.next(), if paused_until.is_none() => match message {
                     Some(Ok(Message::Text(text))) => {
                         last_heard = Instant::now();
+                        paused_until = self.pace(&mut message_rate, &charger);
                         self.settings.metrics.count(observe::Message::OcppIn);
                         session.handle_text(Instant::now(), Utc::now(), text.as_str(), &mut next_transaction_id);
                     }
                     Some(Ok(Message::Binary(bytes))) => {
                         last_heard = Instant::now();
+                        paused_until = self.pace(&mut message_rate, &charger);
                         session.handle_binary(bytes.len());
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => last_heard = Instant::now(),
@@ -278,6 +294,7 @@ impl Connection {
                     }
                 },
                 _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
+                _ = sleep_until(paused_until) => paused_until = None,
                 _ = ping.tick() => {
                     if last_heard.elapsed() > 3 * PING_INTERVAL {
                         info!(%charger, "no traffic for three ping intervals");
@@ -307,6 +324,28 @@ impl Connection {
             }
         }
         info!(%charger, replaced, "charger session ended");
+    }
+}
+
+impl Connection {
+    /// Counts one message against the charger's rate; `Some(resume)` when reading must
+    /// pause until then. Logged once per episode, counted in the metrics.
+    fn pace(
+        &self,
+        rate: &mut Option<MessageRate>,
+        charger: &ChargerId,
+    ) -> Option<tokio::time::Instant> {
+        let RateVerdict::Pause { resume, first } = rate.as_mut()?.take(Instant::now()) else {
+            return None;
+        };
+        if first {
+            let event = SecurityEvent::MessageRateLimit;
+            self.settings.metrics.security_event(event);
+            warn!(target: "ocpp809::security", event = event.as_str(), %charger, peer = %self.peer,
+                max_messages_per_s = self.settings.max_messages_per_s.unwrap_or_default(),
+                "security event: charger exceeds its message rate; reading its connection more slowly");
+        }
+        Some(tokio::time::Instant::from_std(resume))
     }
 }
 
@@ -346,10 +385,16 @@ fn negotiate(
             throttle.succeeded(peer, &charger);
         } else {
             if throttle.failed(peer, &charger, now) == Verdict::NowBlocked {
-                warn!(%charger, %peer, failures = throttle::MAX_FAILURES, window_s = throttle::WINDOW.as_secs(),
+                let event = SecurityEvent::AuthThrottled;
+                settings.metrics.security_event(event);
+                warn!(target: "ocpp809::security", event = event.as_str(), %charger, %peer,
+                    failures = throttle::MAX_FAILURES, window_s = throttle::WINDOW.as_secs(),
                     "security event: repeated HTTP Basic authentication failures; further attempts refused for the window");
             }
-            warn!(%charger, %peer, "security event: HTTP Basic authentication failed");
+            let event = SecurityEvent::AuthFailed;
+            settings.metrics.security_event(event);
+            warn!(target: "ocpp809::security", event = event.as_str(), %charger, %peer,
+                "security event: HTTP Basic authentication failed");
             let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
             response.headers_mut().insert(
                 "www-authenticate",

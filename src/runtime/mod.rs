@@ -41,8 +41,6 @@ const CHARGER_EVENT_QUEUE: usize = 4096;
 const METER_EVENT_QUEUE: usize = 256;
 /// Reports waiting for the MQTT mirror, which buffers them itself while the broker is away.
 const TELEMETRY_QUEUE: usize = 8192;
-/// Concurrent WebSocket connections (chargers plus handshakes in progress).
-const MAX_OCPP_CONNECTIONS: usize = 10_000;
 /// Events kept per master (and while no master is active) before the oldest is dropped.
 const EVENT_CAPACITY: usize = 100_000;
 
@@ -126,7 +124,9 @@ pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
             .iter()
             .filter_map(|c| Some((c.id.clone(), c.password.clone()?)))
             .collect(),
-        max_connections: MAX_OCPP_CONNECTIONS,
+        max_connections: config.ocpp.max_connections,
+        max_connections_per_ip: config.ocpp.max_connections_per_ip,
+        max_messages_per_s: Some(config.ocpp.max_messages_per_s).filter(|rate| *rate > 0.0),
         auth_throttle: Default::default(),
         transaction_ids: Arc::new(AtomicI32::new(1)),
         metrics: Arc::default(),
