@@ -10,6 +10,7 @@
 
 pub mod calls;
 pub mod framing;
+pub mod relay;
 pub mod sanitize;
 pub mod server;
 pub mod session;
