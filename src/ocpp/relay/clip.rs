@@ -10,8 +10,9 @@
 //!
 //! - SetChargingProfile that uses our profile id (it would replace ours), 2.0.1 purpose
 //!   ChargingStationExternalConstraints (reserved for external actors, K01: the CSMS cannot set
-//!   it), or a station maximum on our stack level or above (1.6 §3.13.2: same stack level and
-//!   purpose replaces ours; a higher stack level takes precedence over ours) is refused with
+//!   it), or a station maximum on our stack level or above (1.6 §5.16: the same id, or the
+//!   same stack level and purpose, replaces ours; in both versions a higher stack level takes
+//!   precedence within a purpose, 1.6 §3.13.2, 2.0.1 K01) is refused with
 //!   Rejected, whether or not a limit is in force: SCADA may impose one at any moment and its
 //!   slot must be free. Any other profile is forwarded with every period limit above the
 //!   authority limit lowered to it, recorded as [`Clipped`].
@@ -22,10 +23,13 @@
 //!   ours in one request (OCPP has no "all but" criterion), and Accepted would claim a clear
 //!   that did not happen; the upstream clears its own profiles by id or by naming a Tx purpose.
 //!   Without a limit ours is not on the charger and the clear is forwarded.
-//! - A SetChargingProfile or ClearChargingProfile whose fields this module reads (ids, stack
-//!   level, purpose, connector/EVSE, rate unit, period limits and phases) are missing or of the
-//!   wrong type is refused (Rejected / Unknown): a profile it cannot read is one it cannot
-//!   clip, and a lenient charger might still apply it. Every other action is forwarded as is.
+//! - The TxProfile a 1.6 RemoteStartTransaction / 2.0.1 RequestStartTransaction may carry is
+//!   checked and clipped the same way (its id could replace ours); a refusal answers Rejected.
+//! - A call whose fields this module reads (ids, stack level, purpose, connector/EVSE; rate
+//!   units, period limits and numberPhases while a limit is in force) are missing or of the
+//!   wrong type is refused (Rejected; Unknown for a clear): a profile it cannot read is one it
+//!   cannot clip, and a lenient charger might still apply it. Every other action is forwarded
+//!   as is.
 //!
 //! Units follow the specifications' ChargingRateUnitType: W is the total power, A the current
 //! per phase. An authority limit is converted into a schedule's unit at 230 V × n phases
@@ -110,8 +114,9 @@ pub struct Clipped {
     pub profile_id: i64,
     /// chargingProfilePurpose as sent.
     pub purpose: String,
-    /// connectorId (1.6) / evseId (2.0.1) of the request.
-    pub connector: i64,
+    /// connectorId (1.6) / evseId (2.0.1) of the request; `None` when a remote start leaves
+    /// the choice to the charger.
+    pub connector: Option<i64>,
     /// The authority limit the periods were clipped to.
     pub authority: Limit,
     pub periods: Vec<ClippedPeriod>,
@@ -158,6 +163,9 @@ pub fn inspect_downstream_call(
     match action {
         "SetChargingProfile" => set_profile(version, payload, authority),
         "ClearChargingProfile" => clear_profile(version, payload, authority),
+        "RemoteStartTransaction" | "RequestStartTransaction" => {
+            start_with_profile(version, payload, authority)
+        }
         _ => Decision::Forward(payload.clone(), None),
     }
 }
@@ -301,34 +309,74 @@ fn opt_purpose(version: Version, object: &Map<String, Value>) -> Read<Option<Pur
 }
 
 fn set_profile(version: Version, payload: &Value, authority: &Authority) -> Decision {
+    let n = names(version);
     let mut payload = payload.clone();
-    match clip_profile(version, &mut payload, authority) {
+    let checked = payload
+        .as_object_mut()
+        .ok_or_else(|| Refusal::Unreadable("the payload is not an object".into()))
+        .and_then(|request| {
+            let connector = int(request, n.connector).map_err(Refusal::Unreadable)?;
+            let profile = request
+                .get_mut(n.profile)
+                .and_then(Value::as_object_mut)
+                .ok_or_else(|| Refusal::Unreadable(format!("{} is not an object", n.profile)))?;
+            check_profile(version, profile, Some(connector), authority)
+        });
+    decide(version, payload, checked, authority)
+}
+
+/// 1.6 RemoteStartTransaction and 2.0.1 RequestStartTransaction may carry a TxProfile (1.6
+/// §5.11, 2.0.1 F01): the same checks as SetChargingProfile, or the id it carries could
+/// replace ours.
+fn start_with_profile(version: Version, payload: &Value, authority: &Authority) -> Decision {
+    let n = names(version);
+    let mut payload = payload.clone();
+    let checked = match payload.as_object_mut() {
+        None => Err(Refusal::Unreadable("the payload is not an object".into())),
+        Some(request) => match opt_int(request, n.connector) {
+            Err(why) => Err(Refusal::Unreadable(why)),
+            Ok(connector) => match request.get_mut("chargingProfile") {
+                None => Ok(None),
+                Some(Value::Object(profile)) => {
+                    check_profile(version, profile, connector, authority)
+                }
+                Some(_) => Err(Refusal::Unreadable(
+                    "chargingProfile is not an object".into(),
+                )),
+            },
+        },
+    };
+    decide(version, payload, checked, authority)
+}
+
+fn decide(
+    version: Version,
+    payload: Value,
+    checked: Result<Option<Clipped>, Refusal>,
+    authority: &Authority,
+) -> Decision {
+    match checked {
         Ok(clipped) => Decision::Forward(payload, clipped),
-        Err(reason) => refuse_set(version, reason, authority),
+        Err(reason) => Decision::Refuse {
+            result_payload: refusal_payload(version, "Rejected", &reason, authority),
+            reason,
+        },
     }
 }
 
-/// Checks the profile in `payload` and clips it in place.
-fn clip_profile(
+/// Checks one charging profile against the authority and clips its schedules in place.
+fn check_profile(
     version: Version,
-    payload: &mut Value,
+    profile: &mut Map<String, Value>,
+    connector: Option<i64>,
     authority: &Authority,
 ) -> Result<Option<Clipped>, Refusal> {
-    let n = names(version);
     let unreadable = Refusal::Unreadable;
-    let request = object(Some(payload), "the payload").map_err(unreadable)?;
-    let connector = int(request, n.connector).map_err(unreadable)?;
-    let profile = object(request.get(n.profile), n.profile).map_err(unreadable)?;
-    let profile_id = int(profile, n.profile_id).map_err(unreadable)?;
+    let profile_id = int(profile, names(version).profile_id).map_err(unreadable)?;
     let stack_level = int(profile, "stackLevel").map_err(unreadable)?;
-    let purpose_name = profile
-        .get("chargingProfilePurpose")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
     let purpose = opt_purpose(version, profile)
         .map_err(unreadable)?
-        .ok_or_else(|| Refusal::Unreadable("chargingProfilePurpose is missing".into()))?;
+        .ok_or_else(|| unreadable("chargingProfilePurpose is missing".into()))?;
 
     if profile_id == i64::from(authority.profile_id) {
         return Err(Refusal::ReservedProfileId);
@@ -339,16 +387,17 @@ fn clip_profile(
     if purpose == Purpose::StationMax && stack_level >= i64::from(authority.stack_level) {
         return Err(Refusal::OverridesAuthority);
     }
-    let Some(limit) = authority.limit else {
+    let Some(limit) = authority.limit.map(sane) else {
         return Ok(None);
     };
 
+    let purpose_name = profile
+        .get("chargingProfilePurpose")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let phases = authority.phases.max(1);
     let mut periods = Vec::new();
-    let profile = payload
-        .get_mut(n.profile)
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| Refusal::Unreadable(format!("{} is not an object", n.profile)))?;
     match (version, profile.get_mut("chargingSchedule")) {
         (Version::V16, Some(schedule @ Value::Object(_))) => {
             clip_schedule(schedule, None, limit, phases, &mut periods).map_err(unreadable)?
@@ -366,7 +415,7 @@ fn clip_profile(
         }
         _ => return Err(unreadable("chargingSchedule is malformed".into())),
     }
-    Ok((!periods.is_empty()).then(|| Clipped {
+    Ok((!periods.is_empty()).then_some(Clipped {
         profile_id,
         purpose: purpose_name,
         connector,
@@ -424,13 +473,21 @@ fn clip_schedule(
     Ok(())
 }
 
+/// A limit that is not a finite number ≥ 0 is taken as 0 (fail closed).
+fn sane(limit: Limit) -> Limit {
+    Limit {
+        value: if limit.value.is_finite() {
+            limit.value.max(0.0)
+        } else {
+            0.0
+        },
+        unit: limit.unit,
+    }
+}
+
 /// The authority limit in `unit` for a period on `phases` phases, rounded down to 0.1.
 fn cap_in(limit: Limit, unit: LimitUnit, phases: u8) -> f64 {
-    let value = if limit.value.is_finite() {
-        limit.value.max(0.0)
-    } else {
-        0.0
-    };
+    let value = sane(limit).value;
     let converted = match (limit.unit, unit) {
         (LimitUnit::Watts, LimitUnit::Watts) | (LimitUnit::Amperes, LimitUnit::Amperes) => value,
         (LimitUnit::Amperes, LimitUnit::Watts) => kw_from_amps(value, phases) * 1000.0,
@@ -484,13 +541,6 @@ fn clears_authority(version: Version, payload: &Value, authority: &Authority) ->
 }
 
 // ---------------------------------------------------------------------------- payloads
-
-fn refuse_set(version: Version, reason: Refusal, authority: &Authority) -> Decision {
-    Decision::Refuse {
-        result_payload: refusal_payload(version, "Rejected", &reason, authority),
-        reason,
-    }
-}
 
 fn refuse_clear(version: Version, reason: Refusal, authority: &Authority) -> Decision {
     Decision::Refuse {
@@ -618,7 +668,9 @@ fn clip_report(version: Version, clipped: &Clipped) -> Value {
     let mut report = Map::new();
     report.insert("chargingProfileId".into(), json!(clipped.profile_id));
     report.insert("chargingProfilePurpose".into(), json!(clipped.purpose));
-    report.insert(n.connector.into(), json!(clipped.connector));
+    if let Some(connector) = clipped.connector {
+        report.insert(n.connector.into(), json!(connector));
+    }
     report.insert("periods".into(), Value::Array(periods));
     Value::Object(report)
 }
