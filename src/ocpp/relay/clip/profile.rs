@@ -184,7 +184,7 @@ fn clip_schedule(
 }
 
 /// A limit that is not a finite number ≥ 0 is taken as 0 (fail closed).
-pub(super) fn sane(limit: Limit) -> Limit {
+fn sane(limit: Limit) -> Limit {
     Limit {
         value: if limit.value.is_finite() {
             limit.value.max(0.0)
