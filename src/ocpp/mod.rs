@@ -11,6 +11,7 @@
 pub mod calls;
 pub mod framing;
 pub mod rate;
+pub mod relay;
 pub mod sanitize;
 pub mod server;
 pub mod session;
