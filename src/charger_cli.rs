@@ -14,6 +14,8 @@ use ocpp809::config::{Config, ConfigError};
 use ocpp809::ocpp::credentials::{self, file};
 use ocpp809::password;
 
+// The variant names are the subcommands (`set-password`, …): the suffix is the command line's.
+#[allow(clippy::enum_variant_names)]
 #[derive(Subcommand)]
 pub enum Action {
     /// Set the password charger ID must send (HTTP Basic auth); read from standard input

@@ -453,6 +453,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_throttled_charger_costs_no_argon2_run_and_a_reconnect_is_cached() {
+        use base64::Engine as _;
+        let phc = crate::password::hash("right-password-123").unwrap_or_default();
+        let text =
+            format!("[[charger]]\nid = \"CP001\"\nioa_base = 1000\npassword_hash = \"{phc}\"\n");
+        let config = crate::config::Config::from_toml_str(&text, "test.toml");
+        let settings = crate::runtime::ocpp_settings(&config.unwrap_or_default());
+        let attempt = |peer: [u8; 4], password: &str| {
+            let credentials =
+                base64::engine::general_purpose::STANDARD.encode(format!("CP001:{password}"));
+            let request = Request::builder()
+                .uri("/ocpp/CP001")
+                .header("sec-websocket-protocol", "ocpp1.6")
+                .header("authorization", format!("Basic {credentials}"))
+                .body(())
+                .unwrap_or_default();
+            negotiate(&settings, IpAddr::from(peer), &request, Response::default())
+                .map(|_| StatusCode::SWITCHING_PROTOCOLS)
+                .unwrap_or_else(|refused| refused.status())
+        };
+        let runs = || settings.credentials.argon2_runs();
+        for _ in 0..throttle::MAX_FAILURES {
+            assert_eq!(
+                attempt([10, 0, 0, 1], "wrong-password-123"),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(runs(), u64::from(throttle::MAX_FAILURES));
+        assert_eq!(
+            attempt([10, 0, 0, 1], "right-password-123"),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            runs(),
+            u64::from(throttle::MAX_FAILURES),
+            "throttled before argon2"
+        );
+        assert_eq!(
+            attempt([10, 0, 0, 2], "right-password-123"),
+            StatusCode::SWITCHING_PROTOCOLS
+        );
+        assert_eq!(
+            attempt([10, 0, 0, 2], "right-password-123"),
+            StatusCode::SWITCHING_PROTOCOLS
+        );
+        assert_eq!(
+            runs(),
+            u64::from(throttle::MAX_FAILURES) + 1,
+            "the reconnect was cached"
+        );
+    }
+
+    #[test]
     fn the_charge_point_id_is_the_last_path_segment() {
         assert_eq!(charge_point_id("/ocpp/CP001"), Some("CP001".into()));
         assert_eq!(

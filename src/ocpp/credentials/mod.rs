@@ -20,6 +20,7 @@ mod gate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,8 @@ pub struct Credentials {
     watched: Option<Mutex<Watched>>,
     cache: VerifiedCache,
     gate: Gate,
+    /// argon2 verifications run, for tests and diagnostics.
+    argon2_runs: AtomicU64,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -125,6 +128,7 @@ impl Default for Credentials {
             watched: None,
             cache: VerifiedCache::new(),
             gate: Gate::per_core(),
+            argon2_runs: AtomicU64::new(0),
         }
     }
 }
@@ -255,6 +259,7 @@ impl Credentials {
             let Some(_slot) = self.gate.enter(GATE_PATIENCE) else {
                 return Verification::Busy;
             };
+            self.argon2_runs.fetch_add(1, Ordering::Relaxed);
             if crate::password::verify(phc, password) {
                 self.cache.insert(charger, phc, password);
                 Verification::Accepted
@@ -262,6 +267,11 @@ impl Credentials {
                 Verification::Refused
             }
         })
+    }
+
+    /// argon2 verifications run so far (cache hits and plaintext checks run none).
+    pub fn argon2_runs(&self) -> u64 {
+        self.argon2_runs.load(Ordering::Relaxed)
     }
 
     /// Chargers with a verified password in the cache.

@@ -124,6 +124,15 @@ fn a_changed_file_applies_after_the_recheck_interval_and_drops_cached_successes(
         Some(Accepted)
     );
     assert_eq!(credentials.cached(), 1);
+    assert_eq!(
+        verdict(&credentials, "CP001", FILE_PASSWORD, start),
+        Some(Accepted)
+    );
+    assert_eq!(
+        credentials.argon2_runs(),
+        1,
+        "the second check hit the cache"
+    );
 
     write(&path, &[("CP001", &hash("a-brand-new-password"))]);
     // Within the interval the file is not looked at: the cached success still counts.
