@@ -158,7 +158,16 @@ def test_bad_input_exits_2_and_root_gives_the_file_to_the_state_directory_owner(
     assert missing.returncode == 0 and "nothing removed" in missing.stderr, missing.stderr
 
     checked = cli(d, "check-config", config)
-    assert checked.returncode == 0
+    assert checked.returncode == 0 and "plaintext" not in checked.stderr, checked.stderr
+    plaintext = d.workdir / "plaintext.toml"
+    plaintext.write_text(d.config_path.read_text().replace(
+        "ioa_base = 1000", f'ioa_base = 1000\npassword = "{PLAIN}"', 1))
+    checked = cli(d, "check-config", str(plaintext))
+    assert checked.returncode == 0, checked.stderr
+    assert ("warning: charger[0].password (CP001): plaintext charger password in the "
+            "configuration; store a hash: ocpp809 charger set-password ID or password_hash"
+            in checked.stderr), checked.stderr
+    assert PLAIN not in checked.stderr + checked.stdout
     text = d.config_path.read_text().replace(
         'ioa_base = 1000', 'ioa_base = 1000\npassword_hash = "$argon2id$v=19$m=1024,t=1,p=1$'
         'c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"', 1)
@@ -179,3 +188,49 @@ def test_bad_input_exits_2_and_root_gives_the_file_to_the_state_directory_owner(
     info = (d.state_dir / "charger-passwords.toml").stat()
     assert (info.st_uid, info.st_gid) == (nobody, nobody)
     assert stat.S_IMODE(info.st_mode) == 0o600
+
+
+def on_terminal(binary: str, args: list[str], answers: list[str]) -> tuple[int, str]:
+    """Runs the command with a pseudo-terminal as its controlling terminal and standard
+    input, answering each password prompt in turn; (exit code, what the terminal showed)."""
+    import pty
+    import select
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(binary, [binary, *args])
+    shown = b""
+    pending = list(answers)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if pending and shown.rstrip().endswith(b":"):
+            # Answer once the command has turned echo off, as a person typing would.
+            while termios.tcgetattr(fd)[3] & termios.ECHO and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.write(fd, pending.pop(0).encode() + b"\r")
+    _, code = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(code), shown.decode(errors="replace")
+
+
+def test_on_a_terminal_the_password_is_asked_twice_without_echo(make_daemon):
+    d = make_daemon(chargers=[CHARGERS[0]], start=False)
+    d.state_dir.mkdir(parents=True)
+    args = ["charger", "set-password", "CP001", "--config", str(d.config_path)]
+    code, shown = on_terminal(d.binary, args, [FIRST, SECOND])
+    assert code == 2 and "the two passwords differ" in shown, shown
+    code, shown = on_terminal(d.binary, args, [FIRST, FIRST])
+    assert code == 0, shown
+    assert "New password" in shown and "Again" in shown, shown
+    assert FIRST not in shown, "no echo"
+    assert '"CP001" = "$argon2id$' in (d.state_dir / "charger-passwords.toml").read_text()
