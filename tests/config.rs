@@ -967,6 +967,40 @@ fn a_charger_password_has_16_to_40_printable_characters() {
 }
 
 #[test]
+fn a_charger_password_hash_is_an_argon2id_phc_string_of_sane_cost() {
+    let charger = |phc: &str| {
+        format!("[[charger]]\nid = \"CP001\"\nioa_base = 1000\npassword_hash = \"{phc}\"  # <- charger[0].password_hash\n")
+    };
+    let tail = "$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    rejects(&charger("0123456789abcdef"));
+    rejects(&charger(&format!("$argon2id$v=19$m=1024,t=1,p=1{tail}")));
+    rejects(&charger(&format!("$argon2i$v=19$m=19456,t=2,p=1{tail}")));
+    rejects(&charger(&format!("$argon2id$v=19$m=4194304,t=2,p=1{tail}")));
+    let phc = ocpp809::password::hash("0123456789abcdef").expect("hash");
+    let config = parse(&charger(&phc));
+    assert_eq!(
+        config.charger[0].password_hash.as_deref(),
+        Some(phc.as_str())
+    );
+    assert_eq!(config.plaintext_password_warning(), None);
+    assert!(!config.has_secrets(), "a hash is not a password");
+}
+
+#[test]
+fn a_plaintext_charger_password_is_warned_about_without_showing_it() {
+    let config = parse(
+        "[[charger]]\nid = \"CP001\"\nioa_base = 1000\n[[charger]]\nid = \"CP002\"\nioa_base = 1100\npassword = \"0123456789abcdef\"\n",
+    );
+    let warning = config.plaintext_password_warning().unwrap_or_default();
+    assert!(
+        warning.starts_with("charger[1].password (CP002): plaintext charger password")
+            && warning.contains("ocpp809 charger set-password ID or password_hash")
+            && !warning.contains("0123456789abcdef"),
+        "{warning}"
+    );
+}
+
+#[test]
 fn a_charger_may_override_the_ocpp_mode() {
     let config = parse("[ocpp]\nmode = \"lenient\"\n[[charger]]\nid = \"CP001\"\nioa_base = 1000\nmode = \"strict\"\n");
     assert_eq!(

@@ -390,7 +390,7 @@ async fn run(python: &str, version: Version) {
         heartbeat_interval_s: 300,
         call_timeout: Duration::from_secs(10),
         known_chargers: None,
-        passwords: HashMap::new(),
+        credentials: Default::default(),
         modes: HashMap::new(),
         max_connections: 16,
         max_connections_per_ip: 0,

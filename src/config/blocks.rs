@@ -276,6 +276,11 @@ pub struct Charger {
     /// security whitepaper asks of BasicAuthPassword / AuthorizationKey).
     #[serde(default)]
     pub password: Option<String>,
+    /// OCPP security profile 1 without the password in this file: its argon2id PHC string
+    /// (`ocpp809 charger hash-password`). Takes precedence over `password`; an entry of the
+    /// password file (`ocpp809 charger set-password`) takes precedence over both.
+    #[serde(default)]
+    pub password_hash: Option<String>,
     /// Overrides `ocpp.mode` for this charger (e.g. strict for a certified charger, lenient
     /// for a legacy one).
     #[serde(default)]

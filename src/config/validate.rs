@@ -387,6 +387,9 @@ fn charger(at: &str, c: &Charger) -> Check {
             ));
         }
     }
+    if let Some(phc) = &c.password_hash {
+        crate::password::check_phc(phc).map_err(|why| bad(format!("{at}.password_hash"), why))?;
+    }
     Ok(())
 }
 

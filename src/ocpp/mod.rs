@@ -9,6 +9,7 @@
 //! by the WebSocket server task.
 
 pub mod calls;
+pub mod credentials;
 pub mod framing;
 pub mod rate;
 pub mod relay;

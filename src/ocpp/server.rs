@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
+use super::credentials::{self, Credentials, Verification};
 use super::framing::MAX_FRAME_BYTES;
 use super::rate::{MessageRate, RateVerdict};
 use super::session::{Session, SessionConfig};
@@ -46,7 +47,7 @@ pub struct ServerSettings {
     /// Charge point ids allowed to connect; `None` = any (accept_unknown).
     pub known_chargers: Option<Vec<ChargerId>>,
     /// Security profile 1: chargers that must authenticate with HTTP Basic auth.
-    pub passwords: HashMap<ChargerId, String>,
+    pub credentials: Arc<Credentials>,
     /// Failed Basic authentications per (address, charger); shared by every connection.
     pub auth_throttle: Arc<AuthThrottle>,
     /// Chargers whose leniency differs from `mode`.
@@ -372,35 +373,56 @@ fn negotiate(
             return Err(refuse(StatusCode::NOT_FOUND, "unknown charge point id"));
         }
     }
-    if let Some(password) = settings.passwords.get(&charger) {
+    let now = Instant::now();
+    if let Some(credential) = settings.credentials.for_charger(&charger, now) {
         let throttle = &settings.auth_throttle;
-        let now = Instant::now();
+        // Before verifying: a throttled pair must not cost an argon2 run.
         if throttle.blocked(peer, &charger, now) {
             return Err(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many failed authentications; try again later",
             ));
         }
-        if basic_auth_matches(request, &charger, password) {
-            throttle.succeeded(peer, &charger);
-        } else {
-            if throttle.failed(peer, &charger, now) == Verdict::NowBlocked {
-                let event = SecurityEvent::AuthThrottled;
+        let authorization = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let verification = credentials::basic_auth_password(authorization, &charger).map_or(
+            Verification::Refused,
+            |password| {
+                settings
+                    .credentials
+                    .verify(&charger, &credential, &password)
+            },
+        );
+        match verification {
+            Verification::Accepted => throttle.succeeded(peer, &charger),
+            Verification::Busy => {
+                warn!(%charger, %peer, "authentication deferred: too many password verifications at once");
+                return Err(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy verifying passwords; try again later",
+                ));
+            }
+            Verification::Refused => {
+                if throttle.failed(peer, &charger, now) == Verdict::NowBlocked {
+                    let event = SecurityEvent::AuthThrottled;
+                    settings.metrics.security_event(event);
+                    warn!(target: "ocpp809::security", event = event.as_str(), %charger, %peer,
+                        failures = throttle::MAX_FAILURES, window_s = throttle::WINDOW.as_secs(),
+                        "security event: repeated HTTP Basic authentication failures; further attempts refused for the window");
+                }
+                let event = SecurityEvent::AuthFailed;
                 settings.metrics.security_event(event);
                 warn!(target: "ocpp809::security", event = event.as_str(), %charger, %peer,
-                    failures = throttle::MAX_FAILURES, window_s = throttle::WINDOW.as_secs(),
-                    "security event: repeated HTTP Basic authentication failures; further attempts refused for the window");
+                    "security event: HTTP Basic authentication failed");
+                let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
+                response.headers_mut().insert(
+                    "www-authenticate",
+                    HeaderValue::from_static("Basic realm=\"ocpp809\""),
+                );
+                return Err(response);
             }
-            let event = SecurityEvent::AuthFailed;
-            settings.metrics.security_event(event);
-            warn!(target: "ocpp809::security", event = event.as_str(), %charger, %peer,
-                "security event: HTTP Basic authentication failed");
-            let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
-            response.headers_mut().insert(
-                "www-authenticate",
-                HeaderValue::from_static("Basic realm=\"ocpp809\""),
-            );
-            return Err(response);
         }
     }
     let offered: Vec<String> = request
@@ -427,34 +449,6 @@ fn negotiate(
         HeaderValue::from_static(version.subprotocol()),
     );
     Ok((Accepted { charger, version }, response))
-}
-
-/// OCPP security profile 1: `Authorization: Basic base64(id:password)` with the charge
-/// point id as user name. Compared without early exit so timing reveals nothing.
-fn basic_auth_matches(request: &Request, charger: &str, password: &str) -> bool {
-    use base64::Engine as _;
-    let Some(credentials) = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        })
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()
-        })
-    else {
-        return false;
-    };
-    let expected = format!("{charger}:{password}");
-    constant_time_eq(&credentials, expected.as_bytes())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn refuse(status: StatusCode, reason: &str) -> ErrorResponse {
@@ -503,45 +497,57 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 mod tests {
     use super::*;
 
-    fn request(authorization: Option<&str>) -> Request {
-        let mut builder = Request::builder().uri("/ocpp/CP001");
-        if let Some(value) = authorization {
-            builder = builder.header("authorization", value);
-        }
-        builder.body(()).unwrap_or_default()
-    }
-
     #[test]
-    fn basic_auth_needs_the_charge_point_id_and_its_password() {
+    fn a_throttled_charger_costs_no_argon2_run_and_a_reconnect_is_cached() {
         use base64::Engine as _;
-        let encode = |s: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(s)
-            )
+        let phc = crate::password::hash("right-password-123").unwrap_or_default();
+        let text =
+            format!("[[charger]]\nid = \"CP001\"\nioa_base = 1000\npassword_hash = \"{phc}\"\n");
+        let config = crate::config::Config::from_toml_str(&text, "test.toml");
+        let settings = crate::runtime::ocpp_settings(&config.unwrap_or_default());
+        let attempt = |peer: [u8; 4], password: &str| {
+            let credentials =
+                base64::engine::general_purpose::STANDARD.encode(format!("CP001:{password}"));
+            let request = Request::builder()
+                .uri("/ocpp/CP001")
+                .header("sec-websocket-protocol", "ocpp1.6")
+                .header("authorization", format!("Basic {credentials}"))
+                .body(())
+                .unwrap_or_default();
+            negotiate(&settings, IpAddr::from(peer), &request, Response::default())
+                .map(|_| StatusCode::SWITCHING_PROTOCOLS)
+                .unwrap_or_else(|refused| refused.status())
         };
-        let password = "0123456789abcdef";
-        assert!(basic_auth_matches(
-            &request(Some(&encode("CP001:0123456789abcdef"))),
-            "CP001",
-            password
-        ));
-        assert!(!basic_auth_matches(
-            &request(Some(&encode("CP002:0123456789abcdef"))),
-            "CP001",
-            password
-        ));
-        assert!(!basic_auth_matches(
-            &request(Some(&encode("CP001:wrong"))),
-            "CP001",
-            password
-        ));
-        assert!(!basic_auth_matches(
-            &request(Some("Basic !!!")),
-            "CP001",
-            password
-        ));
-        assert!(!basic_auth_matches(&request(None), "CP001", password));
+        let runs = || settings.credentials.argon2_runs();
+        for _ in 0..throttle::MAX_FAILURES {
+            assert_eq!(
+                attempt([10, 0, 0, 1], "wrong-password-123"),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(runs(), u64::from(throttle::MAX_FAILURES));
+        assert_eq!(
+            attempt([10, 0, 0, 1], "right-password-123"),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            runs(),
+            u64::from(throttle::MAX_FAILURES),
+            "throttled before argon2"
+        );
+        assert_eq!(
+            attempt([10, 0, 0, 2], "right-password-123"),
+            StatusCode::SWITCHING_PROTOCOLS
+        );
+        assert_eq!(
+            attempt([10, 0, 0, 2], "right-password-123"),
+            StatusCode::SWITCHING_PROTOCOLS
+        );
+        assert_eq!(
+            runs(),
+            u64::from(throttle::MAX_FAILURES) + 1,
+            "the reconnect was cached"
+        );
     }
 
     #[test]

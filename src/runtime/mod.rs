@@ -28,6 +28,7 @@ use crate::mapping::layout::ChargerBlock;
 use crate::mapping::{Engine, EngineConfig, Input, PointList};
 use crate::net::HEARTBEAT_PERIOD;
 use crate::observe::{self, Directory, Metrics};
+use crate::ocpp::credentials::{self, Credentials};
 use crate::ocpp::server::{self as ocpp_server, Router};
 use crate::ocpp::{Mode, Version};
 use crate::station::{Redundancy, Station, StationConfig, StationHandle};
@@ -67,6 +68,8 @@ pub enum RuntimeError {
     Store(#[from] crate::store::StoreError),
     #[error("the process image cannot be built: {0}")]
     Image(#[from] crate::station::image::ImageError),
+    #[error("charger passwords: {0}")]
+    Credentials(#[from] crate::ocpp::credentials::file::FileError),
 }
 
 /// The test hook `OCPP809_TEST_STALL=TASK:SECONDS` makes task TASK stop turning after
@@ -119,11 +122,7 @@ pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
         call_timeout: Duration::from_secs(config.ocpp.call_timeout_s),
         known_chargers: (!config.ocpp.accept_unknown)
             .then(|| config.charger.iter().map(|c| c.id.clone()).collect()),
-        passwords: config
-            .charger
-            .iter()
-            .filter_map(|c| Some((c.id.clone(), c.password.clone()?)))
-            .collect(),
+        credentials: Arc::new(Credentials::from_config(config)),
         max_connections: config.ocpp.max_connections,
         max_connections_per_ip: config.ocpp.max_connections_per_ip,
         max_messages_per_s: Some(config.ocpp.max_messages_per_s).filter(|rate| *rate > 0.0),
@@ -208,6 +207,10 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         engine.restore(Utc::now(), &persistence::restored_state(&snapshot)),
     );
     let transaction_ids = Arc::new(AtomicI32::new(snapshot.next_transaction_id.unwrap_or(1)));
+    let credentials = Arc::new(Credentials::with_file(
+        &config,
+        credentials::file_path(&state_dir),
+    )?);
     info!(
         state = %store.path().display(),
         counters = snapshot.counters.len(),
@@ -317,6 +320,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             ocpp_server::ServerSettings {
                 transaction_ids,
                 metrics: metrics.clone(),
+                credentials,
                 ..ocpp_settings(&config)
             },
             router.clone(),
