@@ -21,3 +21,4 @@ pub mod ocpp;
 pub mod runtime;
 pub mod station;
 pub mod store;
+pub mod tls;

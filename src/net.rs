@@ -1,10 +1,11 @@
 //! The TCP accept loop shared by the IEC 104 and OCPP servers (the tokio mini-redis
-//! pattern): a cap on concurrent connections, accept errors backed off instead of spun on,
+//! pattern): one or more listeners (plain and TLS) under one cap on concurrent connections, accept errors backed off instead of spun on,
 //! and every connection task drained before the loop returns on shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -23,26 +24,51 @@ pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
     service: &'static str,
     max_connections: usize,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     heartbeat: Heartbeat,
     mut start: F,
 ) where
     F: FnMut(TcpStream, SocketAddr, watch::Receiver<bool>) -> Option<Fut>,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    accept_loop_on(
+        vec![listener],
+        service,
+        max_connections,
+        shutdown,
+        heartbeat,
+        |stream, peer, _, shutdown| start(stream, peer, shutdown),
+    )
+    .await;
+}
+
+/// [`accept_loop`] over several listeners of one service (e.g. plain and TLS) that share
+/// the connection cap; `start` also gets the index of the listener that accepted.
+pub async fn accept_loop_on<F, Fut>(
+    listeners: Vec<TcpListener>,
+    service: &'static str,
+    max_connections: usize,
+    mut shutdown: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
+    mut start: F,
+) where
+    F: FnMut(TcpStream, SocketAddr, usize, watch::Receiver<bool>) -> Option<Fut>,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut connections = JoinSet::new();
     let mut alive = tokio::time::interval(HEARTBEAT_PERIOD);
+    let mut first = 0;
     loop {
         heartbeat.beat();
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            (index, accepted) = accept_any(&listeners, &mut first) => match accepted {
                 Ok((stream, peer)) => {
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         warn!(%peer, service, max_connections, "connection refused: connection limit reached");
                         continue;
                     };
-                    if let Some(task) = start(stream, peer, shutdown.clone()) {
+                    if let Some(task) = start(stream, peer, index, shutdown.clone()) {
                         connections.spawn(async move {
                             task.await;
                             drop(slot);
@@ -61,6 +87,27 @@ pub async fn accept_loop<F, Fut>(
         }
     }
     while connections.join_next().await.is_some() {}
+}
+
+/// The next connection on any of `listeners` with its listener's index; polling starts
+/// one further each time so that a flood on one listener cannot starve the others.
+async fn accept_any(
+    listeners: &[TcpListener],
+    first: &mut usize,
+) -> (usize, std::io::Result<(TcpStream, SocketAddr)>) {
+    let count = listeners.len();
+    let start = *first;
+    *first = if count == 0 { 0 } else { (start + 1) % count };
+    std::future::poll_fn(|cx| {
+        for offset in 0..count {
+            let index = (start + offset) % count;
+            if let Poll::Ready(accepted) = listeners[index].poll_accept(cx) {
+                return Poll::Ready((index, accepted));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Sleeps until `deadline`, or forever without one (a `select!` arm for optional timers).

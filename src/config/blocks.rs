@@ -280,6 +280,11 @@ pub struct Charger {
     /// for a legacy one).
     #[serde(default)]
     pub mode: Option<super::OcppMode>,
+    // >>> tls
+    /// OCPP security profile 0..=3 of this charger; overrides `ocpp.security_profile`.
+    #[serde(default)]
+    pub security_profile: Option<u8>,
+    // <<< tls
 }
 
 fn one<T: From<u8>>() -> T {

@@ -8,6 +8,7 @@ mod blocks;
 mod layout;
 mod locate;
 mod sections;
+mod tls;
 mod validate;
 
 use std::fmt::Write as _;

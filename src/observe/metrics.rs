@@ -16,6 +16,9 @@ use std::time::Instant;
 
 use crate::mapping::charger::CoercionKind;
 use crate::mqtt::MqttStats;
+// >>> tls: security events
+use super::security::SecurityEvent;
+// <<< tls
 use crate::station::StationStats;
 
 /// Content type of the exposition format rendered by [`Metrics::render`].
@@ -130,6 +133,9 @@ pub struct Metrics {
     /// Per configured meter (in configuration order): name and failed polls.
     meter_failures: Vec<(String, AtomicU64)>,
     mqtt: Option<Arc<MqttStats>>,
+    // >>> tls: security events
+    security_events: [AtomicU64; SecurityEvent::ALL.len()],
+    // <<< tls
 }
 
 impl Default for Metrics {
@@ -164,8 +170,22 @@ impl Metrics {
                 .map(|name| (name, AtomicU64::new(0)))
                 .collect(),
             mqtt,
+            // >>> tls: security events
+            security_events: Default::default(),
+            // <<< tls
         }
     }
+
+    // >>> tls: security events
+    /// One more security event (see [`super::security::report`], which also logs it).
+    pub fn security_event(&self, event: SecurityEvent) {
+        self.security_events[event.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn security_events(&self, event: SecurityEvent) -> u64 {
+        self.security_events[event.index()].load(Ordering::Relaxed)
+    }
+    // <<< tls
 
     pub fn count(&self, message: Message) {
         if let Some(i) = Message::ALL.iter().position(|m| *m == message) {
@@ -394,6 +414,21 @@ impl Metrics {
         for (meter, failures) in &self.meter_failures {
             out.sample(name, &[("meter", meter)], failures.load(Ordering::Relaxed));
         }
+        // >>> tls: security events
+        let name = "ocpp809_security_events_total";
+        out.family(
+            name,
+            "counter",
+            "Security events (log target ocpp809::security): refused authentications, downgrades, rejected certificates, by event.",
+        );
+        for event in SecurityEvent::ALL {
+            out.sample(
+                name,
+                &[("event", event.as_str())],
+                self.security_events(event),
+            );
+        }
+        // <<< tls
         out.text
     }
 }

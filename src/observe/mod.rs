@@ -6,6 +6,7 @@
 //! page from the process image; [`server`] is the small HTTP/1.1 server (hyper) for both.
 
 pub mod metrics;
+pub mod security;
 pub mod server;
 pub mod status;
 

@@ -11,6 +11,7 @@
 pub mod calls;
 pub mod framing;
 pub mod sanitize;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod throttle;

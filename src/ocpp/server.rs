@@ -3,6 +3,8 @@
 //! segment, negotiates the subprotocol in the configured order of preference, and drives one
 //! sans-IO [`Session`] per connection. A second connection with the same id replaces the
 //! first. Commands from the engine are routed to the live connection through [`Router`].
+//! Chargers connect over ws:// on `ocpp.listen` and/or wss:// on `ocpp.tls.listen`; the
+//! security profile rules of [`super::security`] are applied at the handshake.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,23 +14,27 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::framing::MAX_FRAME_BYTES;
+use super::security::{self, Basic, Profiles, Transport};
 use super::session::{Session, SessionConfig};
 use super::throttle::{self, AuthThrottle, Verdict};
 use super::{v16, v201, Dialect, Mode, Version};
 use crate::mapping::charger::{ChargerEvent, ChargerId, ChargerRequest, CommandResult};
+use crate::observe::security::{report, SecurityEvent};
 use crate::observe::{self, Gauge, Metrics};
+use crate::tls::{Listeners, ReloadableServerConfig};
 
-/// Time a client has to complete the WebSocket handshake.
+/// Time a client has to complete the TLS and WebSocket handshakes.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// WebSocket ping interval; a charger that answers nothing for three intervals is dropped.
 const PING_INTERVAL: Duration = Duration::from_secs(60);
@@ -55,6 +61,10 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Chargers connected, OCPP-J frames in and out.
     pub metrics: Arc<Metrics>,
+    // >>> tls: security profiles
+    /// Security profile of each charger (`ocpp.security_profile`, `charger.security_profile`).
+    pub profiles: Profiles,
+    // <<< tls
 }
 
 /// Live connections: charger → (connection generation, its command queue).
@@ -122,8 +132,9 @@ struct Accepted {
 }
 
 /// Accepts chargers until `shutdown`; closes every session with 1001 (going away).
+/// `listeners`: ws:// and/or wss:// (`ocpp.plain`, `ocpp.tls`); a `TcpListener` is ws:// only.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     settings: ServerSettings,
     router: Router,
     events: mpsc::Sender<ChargerEvent>,
@@ -136,13 +147,15 @@ pub async fn serve(
     let settings = Arc::new(settings);
     let transaction_ids = settings.transaction_ids.clone();
     let max_connections = settings.max_connections;
-    crate::net::accept_loop(
-        listener,
+    let (sockets, tls_port) = listeners.into().split();
+    crate::net::accept_loop_on(
+        sockets,
         "OCPP",
         max_connections,
         shutdown,
         heartbeat,
-        |stream, peer, shutdown| {
+        |stream, peer, index, shutdown| {
+            let tls = tls_port.for_listener(index);
             let connection = Connection {
                 peer,
                 settings: settings.clone(),
@@ -151,7 +164,7 @@ pub async fn serve(
                 generation: generations.fetch_add(1, Ordering::Relaxed),
                 transaction_ids: transaction_ids.clone(),
             };
-            Some(connection.run(stream, shutdown))
+            Some(connection.start(stream, tls, shutdown))
         },
     )
     .await;
@@ -167,8 +180,47 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+    /// Runs the TLS handshake on the TLS port, then the session; both handshakes share
+    /// [`HANDSHAKE_TIMEOUT`].
+    async fn start(
+        self,
+        stream: TcpStream,
+        tls: Option<Arc<ReloadableServerConfig>>,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let _ = stream.set_nodelay(true);
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        let Some(tls) = tls else {
+            return self.run(stream, Transport::Plain, deadline, shutdown).await;
+        };
+        match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
+            Ok(Ok((stream, _))) => {
+                let client_cn =
+                    crate::tls::server::client_leaf(&stream).map(crate::tls::subject_cn);
+                self.run(stream, Transport::Tls { client_cn }, deadline, shutdown)
+                    .await
+            }
+            Ok(Err(error)) => report(
+                &self.settings.metrics,
+                SecurityEvent::TlsHandshakeFailed,
+                "ocpp",
+                self.peer,
+                None,
+                format_args!("TLS handshake failed: {error}"),
+            ),
+            Err(_) => info!(peer = %self.peer, "OCPP TLS handshake timed out"),
+        }
+    }
+
+    async fn run<S>(
+        self,
+        stream: S,
+        transport: Transport,
+        deadline: tokio::time::Instant,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let decided: Arc<Mutex<Option<Accepted>>> = Arc::new(Mutex::new(None));
         // The error type is fixed by tungstenite's handshake `Callback`.
         #[allow(clippy::result_large_err)]
@@ -177,7 +229,8 @@ impl Connection {
             let settings = self.settings.clone();
             let peer = self.peer.ip();
             move |request: &Request, response: Response| {
-                let (accepted, response) = negotiate(&settings, peer, request, response)?;
+                let (accepted, response) =
+                    negotiate(&settings, peer, &transport, request, response)?;
                 *lock(&decided) = Some(accepted);
                 Ok(response)
             }
@@ -193,7 +246,7 @@ impl Connection {
             .max_frame_size(Some(4 * MAX_FRAME_BYTES));
         let handshake =
             tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
-        let mut socket = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        let mut socket = match tokio::time::timeout_at(deadline, handshake).await {
             Ok(Ok(socket)) => socket,
             Ok(Err(error)) => {
                 info!(peer = %self.peer, %error, "OCPP handshake refused or failed");
@@ -323,6 +376,7 @@ fn dialect(version: Version) -> Box<dyn Dialect> {
 fn negotiate(
     settings: &ServerSettings,
     peer: IpAddr,
+    transport: &Transport,
     request: &Request,
     mut response: Response,
 ) -> Result<(Accepted, Response), ErrorResponse> {
@@ -333,6 +387,25 @@ fn negotiate(
             return Err(refuse(StatusCode::NOT_FOUND, "unknown charge point id"));
         }
     }
+    // >>> tls: security profiles, decided before any credential is looked at
+    let basic = match settings.passwords.contains_key(&charger) {
+        true => Basic::Enforced,
+        false => Basic::NotConfigured,
+    };
+    let profile = settings.profiles.of(&charger);
+    if let Err(refusal) = security::admit(profile, transport, &charger, basic) {
+        let reason = refusal.reason();
+        report(
+            &settings.metrics,
+            refusal.event(),
+            "ocpp",
+            peer,
+            Some(&charger),
+            &reason,
+        );
+        return Err(refuse(refusal.status(), &reason));
+    }
+    // <<< tls
     if let Some(password) = settings.passwords.get(&charger) {
         let throttle = &settings.auth_throttle;
         let now = Instant::now();
@@ -346,10 +419,18 @@ fn negotiate(
             throttle.succeeded(peer, &charger);
         } else {
             if throttle.failed(peer, &charger, now) == Verdict::NowBlocked {
-                warn!(%charger, %peer, failures = throttle::MAX_FAILURES, window_s = throttle::WINDOW.as_secs(),
-                    "security event: repeated HTTP Basic authentication failures; further attempts refused for the window");
+                report(&settings.metrics, SecurityEvent::AuthThrottled, "ocpp", peer, Some(&charger), format_args!(
+                    "repeated HTTP Basic authentication failures ({} within {} s); further attempts refused for the window",
+                    throttle::MAX_FAILURES, throttle::WINDOW.as_secs()));
             }
-            warn!(%charger, %peer, "security event: HTTP Basic authentication failed");
+            report(
+                &settings.metrics,
+                SecurityEvent::AuthFailed,
+                "ocpp",
+                peer,
+                Some(&charger),
+                "HTTP Basic authentication failed",
+            );
             let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
             response.headers_mut().insert(
                 "www-authenticate",
