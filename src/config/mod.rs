@@ -245,6 +245,9 @@ impl Config {
             o.versions.join(", "),
             format!("{:?}", o.mode).to_lowercase()
         );
+        // >>> tls
+        let _ = writeln!(out, "{}", self.tls_summary());
+        // <<< tls
         let _ = writeln!(
             out,
             "{}, {}{grid}, {}",

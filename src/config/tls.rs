@@ -47,6 +47,41 @@ impl Iec104Tls {
     }
 }
 
+impl Config {
+    /// The TLS line of `check-config`'s summary.
+    pub(super) fn tls_summary(&self) -> String {
+        let (o, i) = (&self.ocpp, &self.iec104);
+        let ocpp = match o.tls.enabled {
+            true => format!(
+                "wss:// on {}{}, ws:// {}, minimum profile {}",
+                o.tls.listen,
+                if o.tls.client_ca.as_os_str().is_empty() {
+                    String::new()
+                } else {
+                    format!(" (client certificates from {})", o.tls.client_ca.display())
+                },
+                if o.plain { "on" } else { "off" },
+                o.security_profile
+            ),
+            false => format!("off, minimum profile {}", o.security_profile),
+        };
+        let iec104 = match i.tls.enabled {
+            true => format!(
+                "on {} (masters from {}{}), plain {}",
+                i.tls.listen,
+                i.tls.ca.display(),
+                match i.tls.allowed_masters.len() {
+                    0 => String::new(),
+                    n => format!(", {n} allowed certificates"),
+                },
+                if i.plain { "on" } else { "off" }
+            ),
+            false => "off".into(),
+        };
+        format!("TLS: OCPP {ocpp}; IEC 104 {iec104}")
+    }
+}
+
 pub(super) fn check(c: &Config) -> Check {
     profiles(c)?;
     let o = &c.ocpp;

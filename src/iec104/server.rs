@@ -115,6 +115,11 @@ impl Connection {
         let (stream, loaded) =
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                 Ok(Ok(accepted)) => accepted,
+                // A TCP probe (load balancer, port scanner) that connects and leaves.
+                Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    debug!(peer = %self.peer, "connection closed during the TLS handshake");
+                    return;
+                }
                 Ok(Err(error)) => {
                     return refuse(
                         SecurityEvent::TlsHandshakeFailed,

@@ -92,3 +92,45 @@ pub fn report(
         "security event: {detail}"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_is_counted_per_event_and_rendered() {
+        let metrics = Metrics::default();
+        report(
+            &metrics,
+            SecurityEvent::ProfileDowngrade,
+            "ocpp",
+            "127.0.0.1",
+            Some("CP001"),
+            "test",
+        );
+        report(
+            &metrics,
+            SecurityEvent::ProfileDowngrade,
+            "ocpp",
+            "127.0.0.1",
+            None,
+            "test",
+        );
+        assert_eq!(metrics.security_events(SecurityEvent::ProfileDowngrade), 2);
+        assert_eq!(metrics.security_events(SecurityEvent::AuthFailed), 0);
+        let text = metrics.render(Default::default());
+        assert!(
+            text.contains("ocpp809_security_events_total{event=\"profile_downgrade\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("ocpp809_security_events_total{event=\"auth_failed\"} 0\n"));
+    }
+
+    #[test]
+    fn event_labels_are_distinct() {
+        let mut labels: Vec<&str> = SecurityEvent::ALL.iter().map(|e| e.as_str()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), SecurityEvent::ALL.len());
+    }
+}

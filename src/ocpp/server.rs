@@ -200,6 +200,10 @@ impl Connection {
                 self.run(stream, Transport::Tls { client_cn }, deadline, shutdown)
                     .await
             }
+            // A TCP probe (load balancer, port scanner) that connects and leaves.
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                debug!(peer = %self.peer, "connection closed during the TLS handshake")
+            }
             Ok(Err(error)) => report(
                 &self.settings.metrics,
                 SecurityEvent::TlsHandshakeFailed,
