@@ -117,3 +117,56 @@ pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// Two listeners under one cap of 1: a connection held on the first takes the only
+    /// slot, so one on the second is closed at once; each start sees its listener's index.
+    #[tokio::test]
+    async fn listeners_share_one_connection_cap() {
+        let bind = || TcpListener::bind("127.0.0.1:0");
+        let (Ok(a), Ok(b)) = (bind().await, bind().await) else {
+            panic!("cannot bind on loopback");
+        };
+        let addresses = [a.local_addr(), b.local_addr()];
+        let [Ok(address_a), Ok(address_b)] = addresses else {
+            panic!("no local address");
+        };
+        let (started_tx, mut started) = tokio::sync::mpsc::channel(4);
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let server = tokio::spawn(accept_loop_on(
+            vec![a, b],
+            "test",
+            1,
+            shutdown,
+            Heartbeat::detached(),
+            move |stream, _, index, mut shutdown| {
+                let started = started_tx.clone();
+                Some(async move {
+                    let _ = started.send(index).await;
+                    // Hold the connection (and the slot) until shutdown.
+                    let _ = shutdown.changed().await;
+                    drop(stream);
+                })
+            },
+        ));
+        let _held = TcpStream::connect(address_a).await;
+        assert_eq!(started.recv().await, Some(0));
+        let refused = TcpStream::connect(address_b).await;
+        let Ok(mut refused) = refused else {
+            panic!("connect failed: {refused:?}");
+        };
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), refused.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "the second connection must be closed: {read:?}"
+        );
+        assert!(started.try_recv().is_err(), "no task for the refused one");
+        let _ = shutdown_tx.send(true);
+        let _ = server.await;
+    }
+}
