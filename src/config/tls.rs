@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use super::validate::{bad, ensure, ensure_either, Check};
 use super::{Config, Iec104Tls, OcppTls};
-use crate::tls::{ClientAuth, ServerTlsFiles};
+use crate::tls::{AllowedClients, ClientAuth, ServerTlsFiles};
 
 /// Highest OCPP security profile.
 const MAX_PROFILE: u8 = 3;
@@ -26,8 +26,7 @@ impl OcppTls {
             } else {
                 ClientAuth::Optional(self.client_ca.clone())
             },
-            allowed_clients: Vec::new(),
-            allowed_clients_key: "ocpp.tls",
+            allowed_clients: None,
         }
     }
 }
@@ -41,8 +40,10 @@ impl Iec104Tls {
             cert: self.cert.clone(),
             key: self.key.clone(),
             client_auth: ClientAuth::Required(self.ca.clone()),
-            allowed_clients: self.allowed_masters.clone(),
-            allowed_clients_key: "iec104.tls.allowed_masters",
+            allowed_clients: Some(AllowedClients {
+                key: "iec104.tls.allowed_masters",
+                files: self.allowed_masters.clone(),
+            }),
         }
     }
 }

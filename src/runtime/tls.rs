@@ -51,8 +51,11 @@ pub async fn reload_on_hangup(
                 if received.is_none() {
                     break;
                 }
-                info!(configurations = configs.len(), "SIGHUP: reloading TLS certificates");
+                if configs.is_empty() {
+                    info!("SIGHUP: no TLS endpoint is enabled; nothing to reload");
+                }
                 for config in &configs {
+                    info!(section = config.section(), "SIGHUP: reloading the TLS files");
                     // The outcome is logged by reload() itself.
                     let _ = config.reload();
                 }

@@ -15,7 +15,8 @@ use std::fmt;
 
 pub use pem::PemError;
 pub use server::{
-    ClientAuth, Listeners, LoadedTls, ReloadableServerConfig, ServerTlsFiles, TlsError, TlsPort,
+    AllowedClients, ClientAuth, Listeners, LoadedTls, ReloadableServerConfig, ServerTlsFiles,
+    TlsError, TlsPort,
 };
 
 /// SHA-256 of a certificate's DER encoding; shown as lowercase hex, like

@@ -76,10 +76,15 @@ pub struct ServerTlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub client_auth: ClientAuth,
-    /// Client (leaf) certificates allowed; empty: any that verifies.
-    pub allowed_clients: Vec<PathBuf>,
-    /// The key naming `allowed_clients`, for errors.
-    pub allowed_clients_key: &'static str,
+    /// Client (leaf) certificates allowed; `None` or no files: any that verifies.
+    pub allowed_clients: Option<AllowedClients>,
+}
+
+/// PEM files of the client certificates allowed, and the key that lists them (for errors).
+#[derive(Clone, Debug)]
+pub struct AllowedClients {
+    pub key: &'static str,
+    pub files: Vec<PathBuf>,
 }
 
 /// A configuration in force and what was read with it.
@@ -138,15 +143,16 @@ impl ServerTlsFiles {
                     key: format!("{key_key} {}", self.key.display()),
                     source,
                 })?;
-        let allowed_clients = if self.allowed_clients.is_empty() {
-            None
-        } else {
-            let mut allowed = HashSet::new();
-            for path in &self.allowed_clients {
-                let certs = pem::certificates(self.allowed_clients_key, path)?;
-                allowed.insert(Fingerprint::of(certs[0].as_ref()));
+        let allowed_clients = match &self.allowed_clients {
+            Some(allowed) if !allowed.files.is_empty() => {
+                let mut fingerprints = HashSet::new();
+                for path in &allowed.files {
+                    let certs = pem::certificates(allowed.key, path)?;
+                    fingerprints.insert(Fingerprint::of(certs[0].as_ref()));
+                }
+                Some(fingerprints)
             }
-            Some(allowed)
+            _ => None,
         };
         Ok(LoadedTls {
             config: Arc::new(config),
@@ -311,8 +317,7 @@ mod tests {
             cert: data("server.crt"),
             key: data("server.key"),
             client_auth,
-            allowed_clients: Vec::new(),
-            allowed_clients_key: "test.tls.allowed",
+            allowed_clients: None,
         }
     }
 
@@ -369,7 +374,10 @@ mod tests {
     #[test]
     fn allowed_clients_are_compared_by_fingerprint() {
         let loaded = ServerTlsFiles {
-            allowed_clients: vec![data("cp001.crt")],
+            allowed_clients: Some(AllowedClients {
+                key: "test.tls.allowed",
+                files: vec![data("cp001.crt")],
+            }),
             ..files(ClientAuth::Required(data("ca.crt")))
         }
         .load();
