@@ -54,10 +54,31 @@ impl Profiles {
 pub enum Transport {
     /// ws://
     Plain,
-    /// wss://; `client_cn` is the subject CN of the client certificate, which rustls has
-    /// already verified against `ocpp.tls.client_ca`. `Some(None)`: a certificate without
-    /// a (single) CN.
-    Tls { client_cn: Option<Option<String>> },
+    /// wss://, with what the client certificate says (rustls has already verified it
+    /// against `ocpp.tls.client_ca`).
+    Tls(ClientCert),
+}
+
+/// The client certificate of a wss:// connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientCert {
+    /// None was presented (or none asked for: no `client_ca`).
+    Absent,
+    /// Its subject CN.
+    Named(String),
+    /// A certificate without a single subject CN.
+    Unnamed,
+}
+
+impl ClientCert {
+    /// From the verified leaf certificate (DER), if the client presented one.
+    pub fn from_leaf(leaf: Option<&[u8]>) -> ClientCert {
+        match leaf.map(crate::tls::subject_cn) {
+            None => ClientCert::Absent,
+            Some(Some(cn)) => ClientCert::Named(cn),
+            Some(None) => ClientCert::Unnamed,
+        }
+    }
 }
 
 /// Whether HTTP Basic authentication is enforced for the charger: it is whenever the
@@ -129,19 +150,21 @@ pub fn admit(
     charger: &str,
     basic: Basic,
 ) -> Result<(), Refusal> {
-    let certificate = match transport {
-        Transport::Plain => None,
-        Transport::Tls { client_cn } => Some(client_cn),
-    };
-    if let Some(Some(cn)) = certificate {
-        if cn.as_deref() != Some(charger) {
-            return Err(Refusal::ClientCertMismatch { cn: cn.clone() });
+    match transport {
+        Transport::Tls(ClientCert::Named(cn)) if cn != charger => {
+            return Err(Refusal::ClientCertMismatch {
+                cn: Some(cn.clone()),
+            })
         }
+        Transport::Tls(ClientCert::Unnamed) => {
+            return Err(Refusal::ClientCertMismatch { cn: None })
+        }
+        _ => {}
     }
-    match profile.level() {
-        2.. if certificate.is_none() => Err(Refusal::Downgrade { profile }),
-        3 if !matches!(certificate, Some(Some(_))) => Err(Refusal::ClientCertMissing),
-        1 | 2 if basic == Basic::NotConfigured => Err(Refusal::NoCredentials { profile }),
+    match (profile.level(), transport) {
+        (2.., Transport::Plain) => Err(Refusal::Downgrade { profile }),
+        (3, Transport::Tls(ClientCert::Absent)) => Err(Refusal::ClientCertMissing),
+        (1 | 2, _) if basic == Basic::NotConfigured => Err(Refusal::NoCredentials { profile }),
         _ => Ok(()),
     }
 }
@@ -157,9 +180,11 @@ mod tests {
     }
 
     fn tls(cn: Option<Option<&str>>) -> Transport {
-        Transport::Tls {
-            client_cn: cn.map(|cn| cn.map(str::to_owned)),
-        }
+        Transport::Tls(match cn {
+            None => ClientCert::Absent,
+            Some(Some(cn)) => ClientCert::Named(cn.to_owned()),
+            Some(None) => ClientCert::Unnamed,
+        })
     }
 
     #[test]
@@ -247,6 +272,22 @@ mod tests {
         };
         assert_eq!(profiles.of("CP009"), p(3));
         assert_eq!(profiles.of(ID), p(1));
+    }
+
+    #[test]
+    fn the_client_certificate_is_read_from_the_verified_leaf() {
+        let path = crate::tls::tests::data("cp001.crt");
+        let cp001 = crate::tls::pem::certificates("test", &path).unwrap_or_default();
+        let der = cp001
+            .first()
+            .map(|c| c.as_ref().to_vec())
+            .unwrap_or_default();
+        assert_eq!(
+            ClientCert::from_leaf(Some(&der)),
+            ClientCert::Named(ID.into())
+        );
+        assert_eq!(ClientCert::from_leaf(None), ClientCert::Absent);
+        assert_eq!(ClientCert::from_leaf(Some(b"junk")), ClientCert::Unnamed);
     }
 
     #[test]

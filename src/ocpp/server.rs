@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info};
 
 use super::framing::MAX_FRAME_BYTES;
-use super::security::{self, Basic, Profiles, Transport};
+use super::security::{self, Basic, ClientCert, Profiles, Transport};
 use super::session::{Session, SessionConfig};
 use super::throttle::{self, AuthThrottle, Verdict};
 use super::{v16, v201, Dialect, Mode, Version};
@@ -195,9 +195,8 @@ impl Connection {
         };
         match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
             Ok(Ok((stream, _))) => {
-                let client_cn =
-                    crate::tls::server::client_leaf(&stream).map(crate::tls::subject_cn);
-                self.run(stream, Transport::Tls { client_cn }, deadline, shutdown)
+                let client = ClientCert::from_leaf(crate::tls::server::client_leaf(&stream));
+                self.run(stream, Transport::Tls(client), deadline, shutdown)
                     .await
             }
             // A TCP probe (load balancer, port scanner) that connects and leaves.
