@@ -21,6 +21,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -177,7 +178,9 @@ async def outcome(url: str, ctx: ssl.SSLContext | None) -> int | str:
 @run_async
 async def test_profile_2_needs_wss_and_basic_auth(make_daemon, pki):
     chargers = [{**CHARGERS[0], "password": PASSWORD, "security_profile": 2}, CHARGERS[1]]
-    d = make_daemon(chargers=chargers, ocpp={"tls": ocpp_tls(pki)})
+    http = f"{LOOPBACK}:{free_port()}"
+    d = make_daemon(chargers=chargers, ocpp={"tls": ocpp_tls(pki)},
+                    extra={"http": {"enabled": True, "listen": http}})
     ctx = client_context(pki)
     async with charger(wss_url(d, CP1, PASSWORD), CP1, V201, ssl=ctx) as cp:
         await boot(cp)
@@ -189,6 +192,10 @@ async def test_profile_2_needs_wss_and_basic_auth(make_daemon, pki):
     assert CP1 in line and "wss://" in line, line
     # A profile-0 charger may still use ws:// next to it.
     assert await outcome(ws_url(d, CP2), None) == 101
+    metrics = await asyncio.to_thread(
+        lambda: urllib.request.urlopen(f"http://{http}/metrics", timeout=5).read().decode())
+    assert 'ocpp809_security_events_total{event="profile_downgrade"} 1\n' in metrics, metrics
+    assert 'ocpp809_security_events_total{event="auth_failed"} 2\n' in metrics, metrics
     log = d.log_text()
     assert PASSWORD not in log and "wrong-password" not in log, "secrets never reach the log"
     assert d.alive()
@@ -374,6 +381,35 @@ def test_iec104_tls_refuses_masters_without_an_allowed_certificate(make_daemon, 
     with TlsRawLink(port, client_context(pki, pki.master_a)) as link:
         assert general_interrogation(link) == set(gi_expected(STD)), "still serving"
     assert d.alive()
+
+
+def test_sighup_rereads_the_allowed_master_certificates(make_daemon, pki, tmp_path):
+    allowed = tmp_path / "allowed-master.crt"
+    shutil.copy(pki.master_a[0], allowed)
+    d, port = start_with_tls_104(make_daemon, pki, tls=iec104_tls(pki, [str(allowed)]))
+    with TlsRawLink(port, client_context(pki, pki.master_a)) as kept:
+        kept.auto_ack = True
+        kept.startdt()
+        assert refused(port, client_context(pki, pki.master_b))
+        shutil.copy(pki.master_b[0], allowed)
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while refused(port, client_context(pki, pki.master_b)):
+            assert time.monotonic() < deadline, "master b not admitted after the reload\n" + \
+                d.log_tail(30)
+        assert refused(port, client_context(pki, pki.master_a)), "master a is no longer listed"
+        # The connection made before the reload is still served.
+        assert general_interrogation(kept) == set(gi_expected(STD))
+    assert d.alive()
+
+
+def test_check_config_names_a_bad_tls_file(make_daemon, pki, tmp_path):
+    d = make_daemon(ocpp={"tls": {**ocpp_tls(pki), "key": str(tmp_path / "missing.key")}},
+                    start=False)
+    run = subprocess.run([d.binary, "check-config", str(d.config_path)], capture_output=True,
+                         text=True, timeout=10)
+    assert run.returncode == 2, run
+    assert "ocpp.tls.key" in run.stderr and "missing.key" in run.stderr, run.stderr
 
 
 def test_iec104_plain_false_serves_tls_only(make_daemon, pki):
