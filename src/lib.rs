@@ -22,3 +22,4 @@ pub mod password;
 pub mod runtime;
 pub mod station;
 pub mod store;
+pub mod tls;

@@ -1,12 +1,13 @@
 //! The TCP accept loop shared by the IEC 104 and OCPP servers (the tokio mini-redis
-//! pattern): a cap on concurrent connections overall and per remote address, accept errors
-//! backed off instead of spun on, and every connection task drained before the loop returns
-//! on shutdown.
+//! pattern): one or more listeners (plain and TLS) under one cap on concurrent connections
+//! overall and per remote address, accept errors backed off instead of spun on, and every
+//! connection task drained before the loop returns on shutdown.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -90,11 +91,35 @@ pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
     service: &'static str,
     caps: impl Into<ConnectionCaps>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     heartbeat: Heartbeat,
     mut start: F,
 ) where
     F: FnMut(TcpStream, SocketAddr, watch::Receiver<bool>) -> Option<Fut>,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    accept_loop_on(
+        vec![listener],
+        service,
+        caps,
+        shutdown,
+        heartbeat,
+        |stream, peer, _, shutdown| start(stream, peer, shutdown),
+    )
+    .await;
+}
+
+/// [`accept_loop`] over several listeners of one service (e.g. plain and TLS) that share
+/// the connection cap; `start` also gets the index of the listener that accepted.
+pub async fn accept_loop_on<F, Fut>(
+    listeners: Vec<TcpListener>,
+    service: &'static str,
+    caps: impl Into<ConnectionCaps>,
+    mut shutdown: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
+    mut start: F,
+) where
+    F: FnMut(TcpStream, SocketAddr, usize, watch::Receiver<bool>) -> Option<Fut>,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let caps = caps.into();
@@ -103,12 +128,13 @@ pub async fn accept_loop<F, Fut>(
     let per_ip = Arc::new(PerIp::default());
     let mut connections = JoinSet::new();
     let mut alive = tokio::time::interval(HEARTBEAT_PERIOD);
+    let mut first = 0;
     let mut refused_per_ip: u64 = 0;
     let mut last_refusal_log: Option<std::time::Instant> = None;
     loop {
         heartbeat.beat();
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            (index, accepted) = accept_any(&listeners, &mut first) => match accepted {
                 Ok((stream, peer)) => {
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         warn!(%peer, service, max_connections, "connection refused: connection limit reached");
@@ -126,7 +152,7 @@ pub async fn accept_loop<F, Fut>(
                         }
                         continue;
                     };
-                    if let Some(task) = start(stream, peer, shutdown.clone()) {
+                    if let Some(task) = start(stream, peer, index, shutdown.clone()) {
                         connections.spawn(async move {
                             task.await;
                             drop(ip_slot);
@@ -148,6 +174,27 @@ pub async fn accept_loop<F, Fut>(
     while connections.join_next().await.is_some() {}
 }
 
+/// The next connection on any of `listeners` with its listener's index; polling starts
+/// one further each time so that a flood on one listener cannot starve the others.
+async fn accept_any(
+    listeners: &[TcpListener],
+    first: &mut usize,
+) -> (usize, std::io::Result<(TcpStream, SocketAddr)>) {
+    let count = listeners.len();
+    let start = *first;
+    *first = if count == 0 { 0 } else { (start + 1) % count };
+    std::future::poll_fn(|cx| {
+        for offset in 0..count {
+            let index = (start + offset) % count;
+            if let Poll::Ready(accepted) = listeners[index].poll_accept(cx) {
+                return Poll::Ready((index, accepted));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// Sleeps until `deadline`, or forever without one (a `select!` arm for optional timers).
 pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
@@ -159,6 +206,54 @@ pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// Two listeners under one cap of 1: a connection held on the first takes the only
+    /// slot, so one on the second is closed at once; each start sees its listener's index.
+    #[tokio::test]
+    async fn listeners_share_one_connection_cap() {
+        let bind = || TcpListener::bind("127.0.0.1:0");
+        let (Ok(a), Ok(b)) = (bind().await, bind().await) else {
+            panic!("cannot bind on loopback");
+        };
+        let addresses = [a.local_addr(), b.local_addr()];
+        let [Ok(address_a), Ok(address_b)] = addresses else {
+            panic!("no local address");
+        };
+        let (started_tx, mut started) = tokio::sync::mpsc::channel(4);
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let server = tokio::spawn(accept_loop_on(
+            vec![a, b],
+            "test",
+            1,
+            shutdown,
+            Heartbeat::detached(),
+            move |stream, _, index, mut shutdown| {
+                let started = started_tx.clone();
+                Some(async move {
+                    let _ = started.send(index).await;
+                    // Hold the connection (and the slot) until shutdown.
+                    let _ = shutdown.changed().await;
+                    drop(stream);
+                })
+            },
+        ));
+        let _held = TcpStream::connect(address_a).await;
+        assert_eq!(started.recv().await, Some(0));
+        let refused = TcpStream::connect(address_b).await;
+        let Ok(mut refused) = refused else {
+            panic!("connect failed: {refused:?}");
+        };
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), refused.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "the second connection must be closed: {read:?}"
+        );
+        assert!(started.try_recv().is_err(), "no task for the refused one");
+        let _ = shutdown_tx.send(true);
+        let _ = server.await;
+    }
 
     #[test]
     fn per_ip_cap_counts_each_address_and_frees_on_drop() {

@@ -398,6 +398,7 @@ async fn run(python: &str, version: Version) {
         transaction_ids: Default::default(),
         auth_throttle: Default::default(),
         metrics: Default::default(),
+        profiles: Default::default(),
     };
     let router = Router::default();
     let (events_tx, mut events) = mpsc::channel::<ChargerEvent>(1024);

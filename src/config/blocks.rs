@@ -285,6 +285,9 @@ pub struct Charger {
     /// for a legacy one).
     #[serde(default)]
     pub mode: Option<super::OcppMode>,
+    /// OCPP security profile 0..=3 of this charger; overrides `ocpp.security_profile`.
+    #[serde(default)]
+    pub security_profile: Option<u8>,
 }
 
 fn one<T: From<u8>>() -> T {

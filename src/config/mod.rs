@@ -8,6 +8,7 @@ mod blocks;
 mod layout;
 mod locate;
 mod sections;
+mod tls;
 mod validate;
 
 use std::fmt::Write as _;
@@ -262,6 +263,7 @@ impl Config {
             o.versions.join(", "),
             format!("{:?}", o.mode).to_lowercase()
         );
+        let _ = writeln!(out, "{}", self.tls_summary());
         let _ = writeln!(
             out,
             "{}, {}{grid}, {}",

@@ -46,7 +46,7 @@ pub(super) fn ensure(ok: bool, key: impl Into<String>, message: impl Into<String
 
 /// Like [`ensure`] for a rule relating two keys: reported at `first` if the file sets it,
 /// else at `second` if the file sets that.
-fn ensure_either(
+pub(super) fn ensure_either(
     ok: bool,
     first: impl Into<String>,
     second: impl Into<String>,
@@ -157,6 +157,7 @@ fn check(c: &Config, source: &Source) -> Check {
     mqtt(&c.mqtt)?;
     http(c)?;
     site(&c.site)?;
+    super::tls::check(c)?; // tls
     for (i, charger) in c.charger.iter().enumerate() {
         self::charger(&format!("charger[{i}]"), charger)?;
         if let Some(j) = c.charger[..i].iter().position(|o| o.id == charger.id) {

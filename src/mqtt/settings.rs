@@ -3,35 +3,23 @@
 //! certificate), topic names and timing.
 
 use std::fmt;
-use std::fs::File;
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
 use super::client::MqttStats;
 use super::topics::Topics;
 use crate::config::{redact_url, Mqtt, Secret, Station};
+use crate::tls::pem::{certificates, private_key};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
     #[error("mqtt.url {url:?}: {reason}")]
     Url { url: String, reason: String },
-    #[error("cannot read {what} {}: {source}", path.display())]
-    File {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{what} {} holds no usable {expected}", path.display())]
-    Empty {
-        what: &'static str,
-        path: PathBuf,
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    Pem(#[from] crate::tls::PemError),
     #[error("no trusted CA certificates: the system has none and mqtt.ca_file is not set")]
     NoRoots,
     #[error("TLS configuration: {0}")]
@@ -198,52 +186,6 @@ impl MqttSettings {
     }
 }
 
-fn read_pem(what: &'static str, path: &Path) -> Result<BufReader<File>, MqttError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|source| MqttError::File {
-            what,
-            path: path.to_owned(),
-            source,
-        })
-}
-
-fn certificates(
-    what: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, MqttError> {
-    let certs = rustls_pemfile::certs(&mut read_pem(what, path)?)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| MqttError::File {
-            what,
-            path: path.to_owned(),
-            source,
-        })?;
-    if certs.is_empty() {
-        return Err(MqttError::Empty {
-            what,
-            path: path.to_owned(),
-            expected: "PEM certificate",
-        });
-    }
-    Ok(certs)
-}
-
-fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, MqttError> {
-    let what = "mqtt.client_key";
-    rustls_pemfile::private_key(&mut read_pem(what, path)?)
-        .map_err(|source| MqttError::File {
-            what,
-            path: path.to_owned(),
-            source,
-        })?
-        .ok_or_else(|| MqttError::Empty {
-            what,
-            path: path.to_owned(),
-            expected: "PEM private key",
-        })
-}
-
 /// rustls with the `ring` provider: the CA file's certificates, else the system roots.
 fn tls_config(mqtt: &Mqtt) -> Result<ClientConfig, MqttError> {
     let mut roots = RootCertStore::empty();
@@ -267,8 +209,10 @@ fn tls_config(mqtt: &Mqtt) -> Result<ClientConfig, MqttError> {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots);
     let config = match (&mqtt.client_cert, &mqtt.client_key) {
-        (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(certificates("mqtt.client_cert", cert)?, private_key(key)?)?,
+        (Some(cert), Some(key)) => builder.with_client_auth_cert(
+            certificates("mqtt.client_cert", cert)?,
+            private_key("mqtt.client_key", key)?,
+        )?,
         _ => builder.with_no_client_auth(),
     };
     Ok(config)

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::security::SecurityEvent;
 use crate::mapping::charger::CoercionKind;
 use crate::mqtt::MqttStats;
 use crate::station::StationStats;
@@ -107,34 +108,6 @@ pub fn coercion_label(kind: CoercionKind) -> &'static str {
     }
 }
 
-/// Security events (docs/security.md): each is also one log line with target
-/// `ocpp809::security` and the field `event` = [`SecurityEvent::as_str`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SecurityEvent {
-    /// HTTP Basic authentication of a charger failed.
-    AuthFailed,
-    /// A (address, charger) pair crossed the failure limit and is refused for the window.
-    AuthThrottled,
-    /// A charger sent faster than `ocpp.max_messages_per_s` (once per episode).
-    MessageRateLimit,
-}
-
-impl SecurityEvent {
-    pub const ALL: [SecurityEvent; 3] = [
-        SecurityEvent::AuthFailed,
-        SecurityEvent::AuthThrottled,
-        SecurityEvent::MessageRateLimit,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SecurityEvent::AuthFailed => "auth_failed",
-            SecurityEvent::AuthThrottled => "auth_throttled",
-            SecurityEvent::MessageRateLimit => "message_rate_limit",
-        }
-    }
-}
-
 fn coercion_index(kind: CoercionKind) -> usize {
     COERCION_KINDS
         .iter()
@@ -153,12 +126,12 @@ pub struct Metrics {
     coercions: [AtomicU64; COERCION_KINDS.len()],
     commands_positive: AtomicU64,
     commands_negative: AtomicU64,
-    security_events: [AtomicU64; SecurityEvent::ALL.len()],
     /// Reports the application dropped because the MQTT mirror's queue was full.
     telemetry_dropped: AtomicU64,
     /// Per configured meter (in configuration order): name and failed polls.
     meter_failures: Vec<(String, AtomicU64)>,
     mqtt: Option<Arc<MqttStats>>,
+    security_events: [AtomicU64; SecurityEvent::ALL.len()],
 }
 
 impl Default for Metrics {
@@ -187,14 +160,23 @@ impl Metrics {
             coercions: Default::default(),
             commands_positive: AtomicU64::new(0),
             commands_negative: AtomicU64::new(0),
-            security_events: Default::default(),
             telemetry_dropped: AtomicU64::new(0),
             meter_failures: meters
                 .into_iter()
                 .map(|name| (name, AtomicU64::new(0)))
                 .collect(),
             mqtt,
+            security_events: Default::default(),
         }
+    }
+
+    /// One more security event (see [`super::security::report`], which also logs it).
+    pub fn security_event(&self, event: SecurityEvent) {
+        self.security_events[event.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn security_events(&self, event: SecurityEvent) -> u64 {
+        self.security_events[event.index()].load(Ordering::Relaxed)
     }
 
     pub fn count(&self, message: Message) {
@@ -226,19 +208,6 @@ impl Metrics {
             &self.commands_negative
         };
         counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn security_event(&self, event: SecurityEvent) {
-        if let Some(i) = SecurityEvent::ALL.iter().position(|e| *e == event) {
-            self.security_events[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub fn security_events(&self, event: SecurityEvent) -> u64 {
-        SecurityEvent::ALL
-            .iter()
-            .position(|e| *e == event)
-            .map_or(0, |i| self.security_events[i].load(Ordering::Relaxed))
     }
 
     /// One more telemetry report dropped; returns the total so far.
@@ -360,19 +329,6 @@ impl Metrics {
                 self.coercions(kind),
             );
         }
-        let name = "ocpp809_security_events_total";
-        out.family(
-            name,
-            "counter",
-            "Security events (docs/security.md), by event.",
-        );
-        for event in SecurityEvent::ALL {
-            out.sample(
-                name,
-                &[("event", event.as_str())],
-                self.security_events(event),
-            );
-        }
         out.family(
             "ocpp809_events_queued",
             "gauge",
@@ -449,6 +405,19 @@ impl Metrics {
         out.family(name, "counter", "Failed Modbus polls per configured meter.");
         for (meter, failures) in &self.meter_failures {
             out.sample(name, &[("meter", meter)], failures.load(Ordering::Relaxed));
+        }
+        let name = "ocpp809_security_events_total";
+        out.family(
+            name,
+            "counter",
+            "Security events (log target ocpp809::security): refused authentications, downgrades, rejected certificates, by event.",
+        );
+        for event in SecurityEvent::ALL {
+            out.sample(
+                name,
+                &[("event", event.as_str())],
+                self.security_events(event),
+            );
         }
         out.text
     }

@@ -14,6 +14,7 @@ pub mod framing;
 pub mod rate;
 pub mod relay;
 pub mod sanitize;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod throttle;

@@ -3,6 +3,8 @@
 //! segment, negotiates the subprotocol in the configured order of preference, and drives one
 //! sans-IO [`Session`] per connection. A second connection with the same id replaces the
 //! first. Commands from the engine are routed to the live connection through [`Router`].
+//! Chargers connect over ws:// on `ocpp.listen` and/or wss:// on `ocpp.tls.listen`; the
+//! security profile rules of [`super::security`] are applied at the handshake.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -24,13 +27,16 @@ use tracing::{debug, info, warn};
 use super::credentials::{self, Credentials, Verification};
 use super::framing::MAX_FRAME_BYTES;
 use super::rate::{MessageRate, RateVerdict};
+use super::security::{self, Basic, ClientCert, Profiles, Transport};
 use super::session::{Session, SessionConfig};
 use super::throttle::{self, AuthThrottle, Verdict};
 use super::{v16, v201, Dialect, Mode, Version};
 use crate::mapping::charger::{ChargerEvent, ChargerId, ChargerRequest, CommandResult};
-use crate::observe::{self, Gauge, Metrics, SecurityEvent};
+use crate::observe::security::{report, SecurityEvent};
+use crate::observe::{self, Gauge, Metrics};
+use crate::tls::{Listeners, ReloadableServerConfig};
 
-/// Time a client has to complete the WebSocket handshake.
+/// Time a client has to complete the TLS and WebSocket handshakes.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// WebSocket ping interval; a charger that answers nothing for three intervals is dropped.
 const PING_INTERVAL: Duration = Duration::from_secs(60);
@@ -61,6 +67,9 @@ pub struct ServerSettings {
     pub max_messages_per_s: Option<f64>,
     /// Chargers connected, OCPP-J frames in and out.
     pub metrics: Arc<Metrics>,
+    // Security profiles
+    /// Security profile of each charger (`ocpp.security_profile`, `charger.security_profile`).
+    pub profiles: Profiles,
 }
 
 /// Live connections: charger → (connection generation, its command queue).
@@ -128,8 +137,9 @@ struct Accepted {
 }
 
 /// Accepts chargers until `shutdown`; closes every session with 1001 (going away).
+/// `listeners`: ws:// and/or wss:// (`ocpp.plain`, `ocpp.tls`); a `TcpListener` is ws:// only.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     settings: ServerSettings,
     router: Router,
     events: mpsc::Sender<ChargerEvent>,
@@ -145,13 +155,15 @@ pub async fn serve(
         total: settings.max_connections,
         per_ip: settings.max_connections_per_ip,
     };
-    crate::net::accept_loop(
-        listener,
+    let (sockets, tls_port) = listeners.into().split();
+    crate::net::accept_loop_on(
+        sockets,
         "OCPP",
         caps,
         shutdown,
         heartbeat,
-        |stream, peer, shutdown| {
+        |stream, peer, index, shutdown| {
+            let tls = tls_port.for_listener(index);
             let connection = Connection {
                 peer,
                 settings: settings.clone(),
@@ -160,7 +172,7 @@ pub async fn serve(
                 generation: generations.fetch_add(1, Ordering::Relaxed),
                 transaction_ids: transaction_ids.clone(),
             };
-            Some(connection.run(stream, shutdown))
+            Some(connection.start(stream, tls, shutdown))
         },
     )
     .await;
@@ -176,8 +188,50 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+    /// Runs the TLS handshake on the TLS port, then the session; both handshakes share
+    /// [`HANDSHAKE_TIMEOUT`].
+    async fn start(
+        self,
+        stream: TcpStream,
+        tls: Option<Arc<ReloadableServerConfig>>,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let _ = stream.set_nodelay(true);
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        let Some(tls) = tls else {
+            return self.run(stream, Transport::Plain, deadline, shutdown).await;
+        };
+        match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
+            Ok(Ok((stream, _))) => {
+                let client = ClientCert::from_leaf(crate::tls::server::client_leaf(&stream));
+                self.run(stream, Transport::Tls(client), deadline, shutdown)
+                    .await
+            }
+            // A TCP probe (load balancer, port scanner) that connects and leaves.
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                debug!(peer = %self.peer, "connection closed during the TLS handshake")
+            }
+            Ok(Err(error)) => report(
+                &self.settings.metrics,
+                SecurityEvent::TlsHandshakeFailed,
+                "ocpp",
+                self.peer,
+                None,
+                format_args!("TLS handshake failed: {error}"),
+            ),
+            Err(_) => info!(peer = %self.peer, "OCPP TLS handshake timed out"),
+        }
+    }
+
+    async fn run<S>(
+        self,
+        stream: S,
+        transport: Transport,
+        deadline: tokio::time::Instant,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let decided: Arc<Mutex<Option<Accepted>>> = Arc::new(Mutex::new(None));
         // The error type is fixed by tungstenite's handshake `Callback`.
         #[allow(clippy::result_large_err)]
@@ -186,7 +240,8 @@ impl Connection {
             let settings = self.settings.clone();
             let peer = self.peer.ip();
             move |request: &Request, response: Response| {
-                let (accepted, response) = negotiate(&settings, peer, request, response)?;
+                let (accepted, response) =
+                    negotiate(&settings, peer, &transport, request, response)?;
                 *lock(&decided) = Some(accepted);
                 Ok(response)
             }
@@ -202,7 +257,7 @@ impl Connection {
             .max_frame_size(Some(4 * MAX_FRAME_BYTES));
         let handshake =
             tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
-        let mut socket = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        let mut socket = match tokio::time::timeout_at(deadline, handshake).await {
             Ok(Ok(socket)) => socket,
             Ok(Err(error)) => {
                 info!(peer = %self.peer, %error, "OCPP handshake refused or failed");
@@ -340,11 +395,17 @@ impl Connection {
             return None;
         };
         if first {
-            let event = SecurityEvent::MessageRateLimit;
-            self.settings.metrics.security_event(event);
-            warn!(target: "ocpp809::security", event = event.as_str(), %charger, peer = %self.peer,
-                max_messages_per_s = self.settings.max_messages_per_s.unwrap_or_default(),
-                "security event: charger exceeds its message rate; reading its connection more slowly");
+            report(
+                &self.settings.metrics,
+                SecurityEvent::MessageRateLimit,
+                "ocpp",
+                self.peer,
+                Some(charger),
+                format_args!(
+                    "charger exceeds its message rate ({}/s); reading its connection more slowly",
+                    self.settings.max_messages_per_s.unwrap_or_default()
+                ),
+            );
         }
         Some(tokio::time::Instant::from_std(resume))
     }
@@ -363,6 +424,7 @@ fn dialect(version: Version) -> Box<dyn Dialect> {
 fn negotiate(
     settings: &ServerSettings,
     peer: IpAddr,
+    transport: &Transport,
     request: &Request,
     mut response: Response,
 ) -> Result<(Accepted, Response), ErrorResponse> {
@@ -373,8 +435,27 @@ fn negotiate(
             return Err(refuse(StatusCode::NOT_FOUND, "unknown charge point id"));
         }
     }
+    // Security profiles are decided before any credential is looked at.
     let now = Instant::now();
-    if let Some(credential) = settings.credentials.for_charger(&charger, now) {
+    let credential = settings.credentials.for_charger(&charger, now);
+    let basic = match credential.is_some() {
+        true => Basic::Enforced,
+        false => Basic::NotConfigured,
+    };
+    let profile = settings.profiles.of(&charger);
+    if let Err(refusal) = security::admit(profile, transport, &charger, basic) {
+        let reason = refusal.reason();
+        report(
+            &settings.metrics,
+            refusal.event(),
+            "ocpp",
+            peer,
+            Some(&charger),
+            &reason,
+        );
+        return Err(refuse(refusal.status(), &reason));
+    }
+    if let Some(credential) = credential {
         let throttle = &settings.auth_throttle;
         // Before verifying: a throttled pair must not cost an argon2 run.
         if throttle.blocked(peer, &charger, now) {
@@ -406,16 +487,18 @@ fn negotiate(
             }
             Verification::Refused => {
                 if throttle.failed(peer, &charger, now) == Verdict::NowBlocked {
-                    let event = SecurityEvent::AuthThrottled;
-                    settings.metrics.security_event(event);
-                    warn!(target: "ocpp809::security", event = event.as_str(), %charger, %peer,
-                        failures = throttle::MAX_FAILURES, window_s = throttle::WINDOW.as_secs(),
-                        "security event: repeated HTTP Basic authentication failures; further attempts refused for the window");
+                    report(&settings.metrics, SecurityEvent::AuthThrottled, "ocpp", peer, Some(&charger), format_args!(
+                        "repeated HTTP Basic authentication failures ({} within {} s); further attempts refused for the window",
+                        throttle::MAX_FAILURES, throttle::WINDOW.as_secs()));
                 }
-                let event = SecurityEvent::AuthFailed;
-                settings.metrics.security_event(event);
-                warn!(target: "ocpp809::security", event = event.as_str(), %charger, %peer,
-                    "security event: HTTP Basic authentication failed");
+                report(
+                    &settings.metrics,
+                    SecurityEvent::AuthFailed,
+                    "ocpp",
+                    peer,
+                    Some(&charger),
+                    "HTTP Basic authentication failed",
+                );
                 let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
                 response.headers_mut().insert(
                     "www-authenticate",
@@ -514,9 +597,15 @@ mod tests {
                 .header("authorization", format!("Basic {credentials}"))
                 .body(())
                 .unwrap_or_default();
-            negotiate(&settings, IpAddr::from(peer), &request, Response::default())
-                .map(|_| StatusCode::SWITCHING_PROTOCOLS)
-                .unwrap_or_else(|refused| refused.status())
+            negotiate(
+                &settings,
+                IpAddr::from(peer),
+                &Transport::Plain,
+                &request,
+                Response::default(),
+            )
+            .map(|_| StatusCode::SWITCHING_PROTOCOLS)
+            .unwrap_or_else(|refused| refused.status())
         };
         let runs = || settings.credentials.argon2_runs();
         for _ in 0..throttle::MAX_FAILURES {

@@ -4,6 +4,7 @@
 
 mod application;
 mod persistence;
+mod tls;
 mod watchdog;
 
 use application::Application;
@@ -57,6 +58,10 @@ pub enum RuntimeError {
         address: String,
         source: std::io::Error,
     },
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot handle SIGHUP (TLS reload): {0}")]
+    Hangup(std::io::Error),
     #[error("cannot listen for HTTP (metrics, status page) on {address}: {source}")]
     HttpListen {
         address: String,
@@ -126,6 +131,19 @@ pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
         max_connections: config.ocpp.max_connections,
         max_connections_per_ip: config.ocpp.max_connections_per_ip,
         max_messages_per_s: Some(config.ocpp.max_messages_per_s).filter(|rate| *rate > 0.0),
+        // Security profiles, validated to 0..=3.
+        profiles: crate::ocpp::security::Profiles {
+            default: crate::ocpp::security::Profile::new(config.ocpp.security_profile)
+                .unwrap_or_default(),
+            chargers: config
+                .charger
+                .iter()
+                .filter_map(|c| {
+                    let profile = crate::ocpp::security::Profile::new(c.security_profile?)?;
+                    Some((c.id.clone(), profile))
+                })
+                .collect(),
+        },
         auth_throttle: Default::default(),
         transaction_ids: Arc::new(AtomicI32::new(1)),
         metrics: Arc::default(),
@@ -183,8 +201,33 @@ pub fn engine_config(config: &Config) -> EngineConfig {
     }
 }
 
+impl RuntimeError {
+    fn iec104(address: String, source: std::io::Error) -> Self {
+        RuntimeError::Iec104Listen { address, source }
+    }
+
+    fn ocpp(address: String, source: std::io::Error) -> Self {
+        RuntimeError::OcppListen { address, source }
+    }
+}
+
+/// Binds `address`; `error` names the service in the failure.
+async fn bind(
+    address: std::net::SocketAddr,
+    error: fn(String, std::io::Error) -> RuntimeError,
+) -> Result<TcpListener, RuntimeError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| error(address.to_string(), source))
+}
+
 /// Runs until `shutdown` turns true; returns once every task has stopped.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
+    // SIGHUP reloads certificates and must never end the daemon, so its handler
+    // goes in first; the TLS files are read now so that a wrong path stops the start.
+    let hangup = tls::hangup().map_err(RuntimeError::Hangup)?;
+    let ocpp_tls = tls::load(tls::ocpp_files(&config))?;
+    let iec104_tls = tls::load(tls::iec104_files(&config))?;
     // The store creates the directory and names it in its errors.
     let state_dir = PathBuf::from(&config.station.state_dir);
 
@@ -231,13 +274,21 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     ));
 
     let listen = config.iec104.listen.to_string();
-    let listener =
-        TcpListener::bind(&listen)
-            .await
-            .map_err(|source| RuntimeError::Iec104Listen {
-                address: listen.clone(),
-                source,
-            })?;
+    // Plain and/or TLS listeners
+    let listener = crate::tls::Listeners {
+        plain: match config.iec104.plain {
+            true => Some(bind(config.iec104.listen, RuntimeError::iec104).await?),
+            false => None,
+        },
+        tls: match &iec104_tls {
+            Some(tls) => {
+                let listener = bind(config.iec104.tls.listen, RuntimeError::iec104).await?;
+                info!(iec104_tls = %config.iec104.tls.listen, certificate_sha256 = %tls.current().fingerprint, "IEC 104 over TLS listening");
+                Some((listener, tls.clone()))
+            }
+            None => None,
+        },
+    };
     let (app_tx, app_rx) = mpsc::channel(APPLICATION_QUEUE);
     let settings = ServerSettings {
         allowed_masters: config.iec104.allowed_masters.clone(),
@@ -259,15 +310,25 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         chargers = config.charger.len(),
         "ocpp809 ready"
     );
-    let ocpp_listen = config.ocpp.listen.to_string();
-    let ocpp_listener =
-        TcpListener::bind(&ocpp_listen)
-            .await
-            .map_err(|source| RuntimeError::OcppListen {
-                address: ocpp_listen.clone(),
-                source,
-            })?;
-    info!(ocpp = %ocpp_listen, versions = ?config.ocpp.versions, "OCPP central system listening");
+    // Plain and/or TLS listeners
+    let ocpp_listener = crate::tls::Listeners {
+        plain: match config.ocpp.plain {
+            true => {
+                let listener = bind(config.ocpp.listen, RuntimeError::ocpp).await?;
+                info!(ocpp = %config.ocpp.listen, versions = ?config.ocpp.versions, "OCPP central system listening (ws://)");
+                Some(listener)
+            }
+            false => None,
+        },
+        tls: match &ocpp_tls {
+            Some(tls) => {
+                let listener = bind(config.ocpp.tls.listen, RuntimeError::ocpp).await?;
+                info!(ocpp_tls = %config.ocpp.tls.listen, certificate_sha256 = %tls.current().fingerprint, "OCPP central system listening (wss://)");
+                Some((listener, tls.clone()))
+            }
+            None => None,
+        },
+    };
     let http_listener = match config.http.enabled {
         true => {
             let address = config.http.listen.to_string();
@@ -327,6 +388,15 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             charger_tx,
             shutdown.clone(),
             beat("OCPP server"),
+        )),
+    ));
+    // SIGHUP reload
+    tasks.push((
+        "TLS reload".into(),
+        tokio::spawn(tls::reload_on_hangup(
+            hangup,
+            ocpp_tls.into_iter().chain(iec104_tls).collect(),
+            shutdown.clone(),
         )),
     ));
     let (meter_tx, meter_rx) = mpsc::channel(METER_EVENT_QUEUE);
