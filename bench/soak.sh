@@ -69,6 +69,8 @@ state_dir = "$WORK/state"
 listen = "127.0.0.1:$IEC_PORT"
 
 [ocpp]
+max_connections_per_ip = 0   # every simulated charger dials from 127.0.0.1
+max_messages_per_s = 0       # measure the daemon, not the per-charger rate limit
 listen = "127.0.0.1:$OCPP_PORT"
 accept_unknown = false
 

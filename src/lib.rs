@@ -18,6 +18,8 @@ pub mod mqtt;
 pub mod net;
 pub mod observe;
 pub mod ocpp;
+pub mod password;
 pub mod runtime;
 pub mod station;
 pub mod store;
+pub mod tls;

@@ -1,5 +1,7 @@
 //! The `ocpp809` command line (CONTRACT §1): run the daemon, check a configuration, print
-//! the embedded default configuration or the IEC 104 point list.
+//! the embedded default configuration or the IEC 104 point list, manage charger passwords.
+
+mod charger_cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,6 +52,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
     },
+    /// Charger passwords (OCPP security profile 1): set-password, remove-password, hash-password.
+    Charger {
+        #[command(subcommand)]
+        action: charger_cli::Action,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -69,6 +76,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Points { config, format } => points(config.as_deref(), format),
+        Command::Charger { action } => return charger_cli::run(action, load_config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,6 +111,9 @@ fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     if let Some(warning) = config.exposure_warning(path) {
         warn!("{warning}");
     }
+    if let Some(warning) = config.plaintext_password_warning() {
+        warn!("{warning}");
+    }
     Ok(config)
 }
 
@@ -110,6 +121,9 @@ fn check_config(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
             if let Some(warning) = config.exposure_warning(file) {
+                eprintln!("warning: {warning}");
+            }
+            if let Some(warning) = config.plaintext_password_warning() {
                 eprintln!("warning: {warning}");
             }
             println!("{}: valid", file.display());

@@ -497,6 +497,16 @@ fn ocpp_timers_and_unknown_charger_defaults() {
 }
 
 #[test]
+fn ocpp_input_limits() {
+    rejects("[ocpp]\nmax_connections = 0  # <- ocpp.max_connections\n");
+    rejects("[ocpp]\nmax_connections_per_ip = 100001  # <- ocpp.max_connections_per_ip\n");
+    rejects("[ocpp]\nmax_messages_per_s = -1.0  # <- ocpp.max_messages_per_s\n");
+    rejects("[ocpp]\nmax_messages_per_s = nan  # <- ocpp.max_messages_per_s\n");
+    parse("[ocpp]\nmax_connections_per_ip = 0\nmax_messages_per_s = 0.0\n");
+    parse("[ocpp]\nmax_connections = 1\nmax_messages_per_s = 0.5\n");
+}
+
+#[test]
 fn mqtt_url_prefix_and_buffer() {
     rejects("[mqtt]\nurl = \"tcp://127.0.0.1:1883\"  # <- mqtt.url\n");
     rejects("[mqtt]\nurl = \"mqtt://:1883\"  # <- mqtt.url\n");
@@ -953,6 +963,40 @@ fn a_charger_password_has_16_to_40_printable_characters() {
     assert_eq!(
         config.charger[0].password.as_deref(),
         Some("0123456789abcdef")
+    );
+}
+
+#[test]
+fn a_charger_password_hash_is_an_argon2id_phc_string_of_sane_cost() {
+    let charger = |phc: &str| {
+        format!("[[charger]]\nid = \"CP001\"\nioa_base = 1000\npassword_hash = \"{phc}\"  # <- charger[0].password_hash\n")
+    };
+    let tail = "$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    rejects(&charger("0123456789abcdef"));
+    rejects(&charger(&format!("$argon2id$v=19$m=1024,t=1,p=1{tail}")));
+    rejects(&charger(&format!("$argon2i$v=19$m=19456,t=2,p=1{tail}")));
+    rejects(&charger(&format!("$argon2id$v=19$m=4194304,t=2,p=1{tail}")));
+    let phc = ocpp809::password::hash("0123456789abcdef").expect("hash");
+    let config = parse(&charger(&phc));
+    assert_eq!(
+        config.charger[0].password_hash.as_deref(),
+        Some(phc.as_str())
+    );
+    assert_eq!(config.plaintext_password_warning(), None);
+    assert!(!config.has_secrets(), "a hash is not a password");
+}
+
+#[test]
+fn a_plaintext_charger_password_is_warned_about_without_showing_it() {
+    let config = parse(
+        "[[charger]]\nid = \"CP001\"\nioa_base = 1000\n[[charger]]\nid = \"CP002\"\nioa_base = 1100\npassword = \"0123456789abcdef\"\n",
+    );
+    let warning = config.plaintext_password_warning().unwrap_or_default();
+    assert!(
+        warning.starts_with("charger[1].password (CP002): plaintext charger password")
+            && warning.contains("ocpp809 charger set-password ID or password_hash")
+            && !warning.contains("0123456789abcdef"),
+        "{warning}"
     );
 }
 

@@ -390,13 +390,16 @@ async fn run(python: &str, version: Version) {
         heartbeat_interval_s: 300,
         call_timeout: Duration::from_secs(10),
         known_chargers: None,
-        passwords: HashMap::new(),
+        credentials: Default::default(),
         modes: HashMap::new(),
         max_connections: 16,
+        max_connections_per_ip: 0,
+        max_messages_per_s: None,
         transaction_ids: Default::default(),
         auth_throttle: Default::default(),
         metrics: Default::default(),
         upstream: None,
+        profiles: Default::default(),
     };
     let router = Router::default();
     let (events_tx, mut events) = mpsc::channel::<ChargerEvent>(1024);

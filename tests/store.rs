@@ -68,10 +68,6 @@ fn every_change() -> Vec<Change> {
         },
         Change::SiteLimit { kw: Some(250.25) },
         Change::NextTransactionId(i32::MAX),
-        Change::Password {
-            charger: "CP001".into(),
-            hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        },
     ]
 }
 
@@ -85,10 +81,6 @@ fn expected_snapshot() -> Snapshot {
     s.charger_limits.insert("CP002".into(), 0.0);
     s.site_limit = Some(250.25);
     s.next_transaction_id = Some(i32::MAX);
-    s.passwords.insert(
-        "CP001".into(),
-        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-    );
     s
 }
 
@@ -125,10 +117,6 @@ fn round_trip_of_every_change_and_reopen_after_drop() {
                 charger: "CP001".into(),
                 ioa_base: 20_000,
             },
-            Change::Password {
-                charger: "CP001".into(),
-                hash: "new".into(),
-            },
         ])
         .expect("apply overwrites");
     store.apply(&[]).expect("empty apply is a no-op");
@@ -140,7 +128,6 @@ fn round_trip_of_every_change_and_reopen_after_drop() {
     want.site_limit = None;
     want.next_transaction_id = Some(-1);
     want.ioa_blocks.insert("CP001".into(), 20_000);
-    want.passwords.insert("CP001".into(), "new".into());
     let store = Store::open(dir.path()).expect("reopen 2");
     assert_eq!(store.load().expect("load"), want);
 }

@@ -276,10 +276,18 @@ pub struct Charger {
     /// security whitepaper asks of BasicAuthPassword / AuthorizationKey).
     #[serde(default)]
     pub password: Option<String>,
+    /// OCPP security profile 1 without the password in this file: its argon2id PHC string
+    /// (`ocpp809 charger hash-password`). Takes precedence over `password`; an entry of the
+    /// password file (`ocpp809 charger set-password`) takes precedence over both.
+    #[serde(default)]
+    pub password_hash: Option<String>,
     /// Overrides `ocpp.mode` for this charger (e.g. strict for a certified charger, lenient
     /// for a legacy one).
     #[serde(default)]
     pub mode: Option<super::OcppMode>,
+    /// OCPP security profile 0..=3 of this charger; overrides `ocpp.security_profile`.
+    #[serde(default)]
+    pub security_profile: Option<u8>,
     /// `false`: this charger is not relayed to the upstream CSMS (`[upstream]`).
     #[serde(default = "yes")]
     pub upstream: bool,

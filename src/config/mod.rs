@@ -8,6 +8,7 @@ mod blocks;
 mod layout;
 mod locate;
 mod sections;
+mod tls;
 mod upstream;
 mod validate;
 
@@ -149,6 +150,24 @@ impl Config {
         })
     }
 
+    /// A warning naming the chargers whose password stands in the file in plain text, with
+    /// how to store a hash instead; `None` when there is none.
+    pub fn plaintext_password_warning(&self) -> Option<String> {
+        let keys: Vec<String> = self
+            .charger
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.password.is_some())
+            .map(|(i, c)| format!("charger[{i}].password ({})", c.id))
+            .collect();
+        (!keys.is_empty()).then(|| {
+            format!(
+                "{}: plaintext charger password in the configuration; store a hash: ocpp809 charger set-password ID or password_hash",
+                keys.join(", ")
+            )
+        })
+    }
+
     /// IOA blocks taken by the site, configured meters and configured chargers, with their
     /// owner ("site", "meter grid", "charger CP001"), in that order. Blocks for unknown
     /// chargers are allocated at run time around these.
@@ -250,6 +269,7 @@ impl Config {
             o.versions.join(", "),
             format!("{:?}", o.mode).to_lowercase()
         );
+        let _ = writeln!(out, "{}", self.tls_summary());
         let _ = writeln!(
             out,
             "{}, {}{grid}, {}",

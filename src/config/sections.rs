@@ -61,6 +61,10 @@ pub struct Iec104 {
     pub power_deadband_kw: f64,
     /// Current changes smaller than this (A) are not reported spontaneously.
     pub current_deadband_a: f64,
+    /// Serve plain IEC 104 on `listen`; false: TLS only.
+    pub plain: bool,
+    /// `[iec104.tls]`: IEC 104 over TLS (IEC 62351-3).
+    pub tls: Iec104Tls,
 }
 
 impl Default for Iec104 {
@@ -82,6 +86,67 @@ impl Default for Iec104 {
             large_change_kw: 50.0,
             power_deadband_kw: 0.1,
             current_deadband_a: 0.1,
+            plain: true,
+            tls: Iec104Tls::default(),
+        }
+    }
+}
+
+/// `[iec104.tls]`: IEC 104 over TLS with mutual authentication (IEC 62351-3).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Iec104Tls {
+    /// Serve IEC 104 over TLS on `listen`.
+    pub enabled: bool,
+    /// Address of the TLS port (IEC 62351-3 assigns 19998).
+    pub listen: SocketAddr,
+    /// PEM certificate chain of this station, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key of `cert`.
+    pub key: PathBuf,
+    /// PEM CA certificate(s) the masters' certificates must chain to.
+    pub ca: PathBuf,
+    /// PEM files of the master certificates allowed; empty: any that chains to `ca`.
+    pub allowed_masters: Vec<PathBuf>,
+}
+
+impl Default for Iec104Tls {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([0, 0, 0, 0], 19998)),
+            cert: "/etc/ocpp809/tls/iec104.crt".into(),
+            key: "/etc/ocpp809/tls/iec104.key".into(),
+            ca: "/etc/ocpp809/tls/scada-ca.crt".into(),
+            allowed_masters: Vec::new(),
+        }
+    }
+}
+
+/// `[ocpp.tls]`: the wss:// endpoint (OCPP security profiles 2 and 3).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcppTls {
+    /// Serve wss:// on `listen`.
+    pub enabled: bool,
+    /// Address of the wss:// endpoint.
+    pub listen: SocketAddr,
+    /// PEM certificate chain of the central system, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key of `cert`.
+    pub key: PathBuf,
+    /// PEM CA certificate(s) for profile-3 client certificates; empty: none asked for.
+    pub client_ca: PathBuf,
+}
+
+impl Default for OcppTls {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([0, 0, 0, 0], 9443)),
+            cert: "/etc/ocpp809/tls/ocpp.crt".into(),
+            key: "/etc/ocpp809/tls/ocpp.key".into(),
+            client_ca: PathBuf::new(),
         }
     }
 }
@@ -119,6 +184,19 @@ pub struct Ocpp {
     pub default_max_kw: f64,
     /// `connectors` of unknown chargers, 1..=8.
     pub default_connectors: u8,
+    /// Open charger connections (including handshakes in progress), at least 1.
+    pub max_connections: usize,
+    /// Open connections from one IP address; 0 = no cap beyond `max_connections`.
+    pub max_connections_per_ip: usize,
+    /// Messages per second one charger may send, sustained (bursts of five seconds' worth);
+    /// above it the connection is read more slowly. 0 = no limit.
+    pub max_messages_per_s: f64,
+    /// Serve ws:// on `listen`; false: wss:// only.
+    pub plain: bool,
+    /// Minimum OCPP security profile (0..=3) of chargers without their own.
+    pub security_profile: u8,
+    /// `[ocpp.tls]`: the wss:// endpoint.
+    pub tls: OcppTls,
 }
 
 impl Default for Ocpp {
@@ -133,6 +211,12 @@ impl Default for Ocpp {
             auto_ioa_base: 10_000,
             default_max_kw: 22.0,
             default_connectors: 2,
+            max_connections: 10_000,
+            max_connections_per_ip: 100,
+            max_messages_per_s: 50.0,
+            plain: true,
+            security_profile: 0,
+            tls: OcppTls::default(),
         }
     }
 }

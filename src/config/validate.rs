@@ -18,6 +18,8 @@ use super::{
 const MAX_SECONDS: u64 = 7 * 24 * 3600;
 /// At most 8 connectors fit the offsets 10n+0..10n+5 below offset 90 of a charger block.
 const MAX_CONNECTORS: u8 = 8;
+/// Upper bound of `ocpp.max_connections` (and of the per-address cap).
+const MAX_OCPP_CONNECTIONS: usize = 100_000;
 
 /// A failed check: the keys it concerns (reported at the first one the file sets) and why.
 pub(super) struct Bad {
@@ -44,7 +46,7 @@ pub(super) fn ensure(ok: bool, key: impl Into<String>, message: impl Into<String
 
 /// Like [`ensure`] for a rule relating two keys: reported at `first` if the file sets it,
 /// else at `second` if the file sets that.
-fn ensure_either(
+pub(super) fn ensure_either(
     ok: bool,
     first: impl Into<String>,
     second: impl Into<String>,
@@ -156,6 +158,7 @@ fn check(c: &Config, source: &Source) -> Check {
     http(c)?;
     site(&c.site)?;
     upstream(&c.upstream)?;
+    super::tls::check(c)?;
     for (i, charger) in c.charger.iter().enumerate() {
         self::charger(&format!("charger[{i}]"), charger)?;
         if let Some(j) = c.charger[..i].iter().position(|o| o.id == charger.id) {
@@ -292,6 +295,24 @@ fn ocpp(o: &Ocpp, iec104: &Iec104) -> Check {
         o.default_connectors,
         1..=MAX_CONNECTORS,
         "ocpp.default_connectors",
+    )?;
+    within(
+        o.max_connections,
+        1..=MAX_OCPP_CONNECTIONS,
+        "ocpp.max_connections",
+    )?;
+    within(
+        o.max_connections_per_ip,
+        0..=MAX_OCPP_CONNECTIONS,
+        "ocpp.max_connections_per_ip",
+    )?;
+    ensure(
+        o.max_messages_per_s.is_finite() && (0.0..=100_000.0).contains(&o.max_messages_per_s),
+        "ocpp.max_messages_per_s",
+        format!(
+            "{} is not within 0..=100000 (0 = no limit)",
+            o.max_messages_per_s
+        ),
     )
 }
 
@@ -403,6 +424,9 @@ fn charger(at: &str, c: &Charger) -> Check {
                 "a password has 16 to 40 printable ASCII characters",
             ));
         }
+    }
+    if let Some(phc) = &c.password_hash {
+        crate::password::check_phc(phc).map_err(|why| bad(format!("{at}.password_hash"), why))?;
     }
     Ok(())
 }

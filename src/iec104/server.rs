@@ -1,15 +1,16 @@
 //! The IEC 60870-5-104 TCP server (§5, §9): accepts masters, enforces the allowlist and the
 //! connection cap, and drives one sans-IO [`Link`] per connection against the shared
 //! station. Everything protocol-related happens in `apci`, `link` and `station`; this file
-//! only moves bytes, time and wake-ups.
+//! only moves bytes, time and wake-ups. Masters connect in plain TCP on `iec104.listen`
+//! and/or over TLS with mutual authentication on `iec104.tls.listen` (IEC 62351-3).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -18,8 +19,13 @@ use super::link::{Link, LinkConfig, LinkEvent};
 use crate::asdu::AsduParams;
 use crate::health::Heartbeat;
 use crate::net::sleep_until;
+use crate::observe::security::{report, SecurityEvent};
 use crate::observe::{Gauge, Message, Metrics};
 use crate::station::{LinkProfile, StationHandle, ToApplication};
+use crate::tls::{Fingerprint, Listeners, ReloadableServerConfig};
+
+/// Time a master has to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
@@ -32,9 +38,10 @@ pub struct ServerSettings {
 }
 
 /// Accepts connections until `shutdown` turns true, then closes every connection and
-/// returns once their tasks have ended.
+/// returns once their tasks have ended. `listeners`: plain and/or TLS (`iec104.plain`,
+/// `iec104.tls`); a `TcpListener` is plain only. Both count against `max_masters`.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     settings: ServerSettings,
     station: StationHandle,
     application: mpsc::Sender<ToApplication>,
@@ -42,17 +49,25 @@ pub async fn serve(
     heartbeat: Heartbeat,
 ) {
     let max_masters = settings.max_masters;
-    crate::net::accept_loop(
-        listener,
+    let (sockets, tls_port) = listeners.into().split();
+    crate::net::accept_loop_on(
+        sockets,
         "IEC 104",
         max_masters,
         shutdown,
         heartbeat,
-        |stream, peer, shutdown| {
+        |stream, peer, index, shutdown| {
             if !settings.allowed_masters.is_empty()
                 && !settings.allowed_masters.contains(&peer.ip())
             {
-                warn!(%peer, "IEC 104 connection refused: address not in allowed_masters");
+                report(
+                    &settings.metrics,
+                    SecurityEvent::MasterAddressNotAllowed,
+                    "iec104",
+                    peer,
+                    None,
+                    "IEC 104 connection refused: address not in allowed_masters",
+                );
                 return None;
             }
             let connection = Connection {
@@ -61,7 +76,7 @@ pub async fn serve(
                 station: station.clone(),
                 application: application.clone(),
             };
-            Some(connection.run(stream, shutdown))
+            Some(connection.start(stream, tls_port.for_listener(index), shutdown))
         },
     )
     .await;
@@ -75,8 +90,70 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, mut stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+    /// On the TLS port: the handshake (a verified client certificate is mandatory) and the
+    /// check against `iec104.tls.allowed_masters`, then the link.
+    async fn start(
+        self,
+        stream: TcpStream,
+        tls: Option<Arc<ReloadableServerConfig>>,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let _ = stream.set_nodelay(true);
+        let Some(tls) = tls else {
+            return self.run(stream, shutdown).await;
+        };
+        let refuse = |event, detail: String| {
+            report(
+                &self.settings.metrics,
+                event,
+                "iec104",
+                self.peer,
+                None,
+                detail,
+            )
+        };
+        let (stream, loaded) =
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                Ok(Ok(accepted)) => accepted,
+                // A TCP probe (load balancer, port scanner) that connects and leaves.
+                Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    debug!(peer = %self.peer, "connection closed during the TLS handshake");
+                    return;
+                }
+                Ok(Err(error)) => {
+                    return refuse(
+                        SecurityEvent::TlsHandshakeFailed,
+                        format!("IEC 104 TLS handshake failed: {error}"),
+                    )
+                }
+                Err(_) => {
+                    info!(peer = %self.peer, "IEC 104 TLS handshake timed out");
+                    return;
+                }
+            };
+        // The verifier has required and checked the chain; what is left is the allowlist.
+        let Some(leaf) = crate::tls::server::client_leaf(&stream).map(Fingerprint::of) else {
+            return refuse(
+                SecurityEvent::TlsHandshakeFailed,
+                "IEC 104 TLS master presented no certificate".into(),
+            );
+        };
+        if !loaded.allows_client(&leaf) {
+            return refuse(
+                SecurityEvent::MasterCertNotAllowed,
+                format!(
+                    "IEC 104 master certificate sha256 {leaf} is not in iec104.tls.allowed_masters"
+                ),
+            );
+        }
+        info!(peer = %self.peer, certificate_sha256 = %leaf, "IEC 104 master authenticated by TLS");
+        self.run(stream, shutdown).await
+    }
+
+    async fn run<S>(self, mut stream: S, mut shutdown: watch::Receiver<bool>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
         let name = format!("104 {}", self.peer);
         info!(peer = %self.peer, "IEC 104 master connected");
         let _connected = self.settings.metrics.hold(Gauge::Iec104Masters, true);

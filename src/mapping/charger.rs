@@ -219,6 +219,20 @@ pub enum LimitUnit {
     Amperes,
 }
 
+/// Line voltage of every A ↔ W conversion (CONTRACT §2 `phases`: "A ↔ kW conversions use
+/// 230 V × phases").
+pub const VOLTS: f64 = 230.0;
+
+/// The power, in kW, of a per-phase current on `phases` phases at [`VOLTS`].
+pub fn kw_from_amps(amps: f64, phases: u8) -> f64 {
+    amps * VOLTS * f64::from(phases) / 1000.0
+}
+
+/// The per-phase current, in A, of a power of `kw` spread over `phases` phases at [`VOLTS`].
+pub fn amps_from_kw(kw: f64, phases: u8) -> f64 {
+    kw * 1000.0 / (VOLTS * f64::from(phases))
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChargerCommand {
     /// 1.6 ChargePointMaxProfile on connector 0 / 2.0.1 ChargingStationMaxProfile on EVSE 0,

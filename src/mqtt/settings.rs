@@ -3,35 +3,23 @@
 //! certificate), topic names and timing.
 
 use std::fmt;
-use std::fs::File;
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
 use super::client::MqttStats;
 use super::topics::Topics;
 use crate::config::{redact_url, Mqtt, Secret, Station};
+use crate::tls::pem::{certificates, private_key};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
     #[error("mqtt.url {url:?}: {reason}")]
     Url { url: String, reason: String },
-    #[error("cannot read {what} {}: {source}", path.display())]
-    File {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{what} {} holds no usable {expected}", path.display())]
-    Empty {
-        what: &'static str,
-        path: PathBuf,
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    Pem(#[from] crate::tls::PemError),
     #[error("no trusted CA certificates: the system has none and mqtt.ca_file is not set")]
     NoRoots,
     #[error("TLS configuration: {0}")]
@@ -196,56 +184,6 @@ impl MqttSettings {
             stats: Arc::new(MqttStats::default()),
         })
     }
-}
-
-fn read_pem(what: &'static str, path: &Path) -> Result<BufReader<File>, MqttError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|source| MqttError::File {
-            what,
-            path: path.to_owned(),
-            source,
-        })
-}
-
-/// The certificates of a PEM file (also used for the upstream CSMS client, `ocpp::relay`).
-pub(crate) fn certificates(
-    what: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, MqttError> {
-    let certs = rustls_pemfile::certs(&mut read_pem(what, path)?)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| MqttError::File {
-            what,
-            path: path.to_owned(),
-            source,
-        })?;
-    if certs.is_empty() {
-        return Err(MqttError::Empty {
-            what,
-            path: path.to_owned(),
-            expected: "PEM certificate",
-        });
-    }
-    Ok(certs)
-}
-
-/// The private key of a PEM file; `what` names the key in errors.
-pub(crate) fn private_key(
-    what: &'static str,
-    path: &Path,
-) -> Result<PrivateKeyDer<'static>, MqttError> {
-    rustls_pemfile::private_key(&mut read_pem(what, path)?)
-        .map_err(|source| MqttError::File {
-            what,
-            path: path.to_owned(),
-            source,
-        })?
-        .ok_or_else(|| MqttError::Empty {
-            what,
-            path: path.to_owned(),
-            expected: "PEM private key",
-        })
 }
 
 /// rustls with the `ring` provider: the CA file's certificates, else the system roots.

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::security::SecurityEvent;
 use crate::mapping::charger::CoercionKind;
 use crate::mqtt::MqttStats;
 use crate::station::StationStats;
@@ -161,6 +162,7 @@ pub struct Metrics {
     /// Per configured meter (in configuration order): name and failed polls.
     meter_failures: Vec<(String, AtomicU64)>,
     mqtt: Option<Arc<MqttStats>>,
+    security_events: [AtomicU64; SecurityEvent::ALL.len()],
 }
 
 impl Default for Metrics {
@@ -197,7 +199,17 @@ impl Metrics {
                 .map(|name| (name, AtomicU64::new(0)))
                 .collect(),
             mqtt,
+            security_events: Default::default(),
         }
+    }
+
+    /// One more security event (see [`super::security::report`], which also logs it).
+    pub fn security_event(&self, event: SecurityEvent) {
+        self.security_events[event.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn security_events(&self, event: SecurityEvent) -> u64 {
+        self.security_events[event.index()].load(Ordering::Relaxed)
     }
 
     pub fn count(&self, message: Message) {
@@ -459,6 +471,19 @@ impl Metrics {
         out.family(name, "counter", "Failed Modbus polls per configured meter.");
         for (meter, failures) in &self.meter_failures {
             out.sample(name, &[("meter", meter)], failures.load(Ordering::Relaxed));
+        }
+        let name = "ocpp809_security_events_total";
+        out.family(
+            name,
+            "counter",
+            "Security events (log target ocpp809::security): refused authentications, downgrades, rejected certificates, by event.",
+        );
+        for event in SecurityEvent::ALL {
+            out.sample(
+                name,
+                &[("event", event.as_str())],
+                self.security_events(event),
+            );
         }
         out.text
     }

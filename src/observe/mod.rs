@@ -6,9 +6,11 @@
 //! page from the process image; [`server`] is the small HTTP/1.1 server (hyper) for both.
 
 pub mod metrics;
+pub mod security;
 pub mod server;
 pub mod status;
 
 pub use metrics::{Gauge, GaugeGuard, Message, Metrics, UpstreamCounter};
+pub use security::SecurityEvent;
 pub use server::{serve, Observer};
 pub use status::Directory;

@@ -9,9 +9,12 @@
 //! by the WebSocket server task.
 
 pub mod calls;
+pub mod credentials;
 pub mod framing;
+pub mod rate;
 pub mod relay;
 pub mod sanitize;
+pub mod security;
 pub mod server;
 pub mod session;
 pub mod throttle;

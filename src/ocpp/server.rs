@@ -3,6 +3,8 @@
 //! segment, negotiates the subprotocol in the configured order of preference, and drives one
 //! sans-IO [`Session`] per connection. A second connection with the same id replaces the
 //! first. Commands from the engine are routed to the live connection through [`Router`].
+//! Chargers connect over ws:// on `ocpp.listen` and/or wss:// on `ocpp.tls.listen`; the
+//! security profile rules of [`super::security`] are applied at the handshake.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -21,14 +24,19 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
+use super::credentials::{self, Credentials, Verification};
 use super::framing::MAX_FRAME_BYTES;
+use super::rate::{MessageRate, RateVerdict};
+use super::security::{self, Basic, ClientCert, Profiles, Transport};
 use super::session::{Session, SessionConfig};
 use super::throttle::{self, AuthThrottle, Verdict};
 use super::{relay, v16, v201, Dialect, Mode, Version};
 use crate::mapping::charger::{ChargerEvent, ChargerId, ChargerRequest, CommandResult};
+use crate::observe::security::{report, SecurityEvent};
 use crate::observe::{self, Gauge, Metrics};
+use crate::tls::{Listeners, ReloadableServerConfig};
 
-/// Time a client has to complete the WebSocket handshake.
+/// Time a client has to complete the TLS and WebSocket handshakes.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// WebSocket ping interval; a charger that answers nothing for three intervals is dropped.
 const PING_INTERVAL: Duration = Duration::from_secs(60);
@@ -45,7 +53,7 @@ pub struct ServerSettings {
     /// Charge point ids allowed to connect; `None` = any (accept_unknown).
     pub known_chargers: Option<Vec<ChargerId>>,
     /// Security profile 1: chargers that must authenticate with HTTP Basic auth.
-    pub passwords: HashMap<ChargerId, String>,
+    pub credentials: Arc<Credentials>,
     /// Failed Basic authentications per (address, charger); shared by every connection.
     pub auth_throttle: Arc<AuthThrottle>,
     /// Chargers whose leniency differs from `mode`.
@@ -53,10 +61,16 @@ pub struct ServerSettings {
     /// Next 1.6 transaction id (shared with the state store, which persists it).
     pub transaction_ids: Arc<AtomicI32>,
     pub max_connections: usize,
+    /// Connections from one IP address; 0 = no cap.
+    pub max_connections_per_ip: usize,
+    /// Sustained messages per second per charger; `None` = no limit.
+    pub max_messages_per_s: Option<f64>,
     /// Chargers connected, OCPP-J frames in and out.
     pub metrics: Arc<Metrics>,
     /// OCPP local controller: relay chargers to an upstream CSMS (`[upstream]`).
     pub upstream: Option<Arc<relay::link::UpstreamSettings>>,
+    /// Security profile of each charger (`ocpp.security_profile`, `charger.security_profile`).
+    pub profiles: Profiles,
 }
 
 /// Live connections: charger → (connection generation, its command queue).
@@ -124,8 +138,9 @@ struct Accepted {
 }
 
 /// Accepts chargers until `shutdown`; closes every session with 1001 (going away).
+/// `listeners`: ws:// and/or wss:// (`ocpp.plain`, `ocpp.tls`); a `TcpListener` is ws:// only.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     settings: ServerSettings,
     router: Router,
     events: mpsc::Sender<ChargerEvent>,
@@ -137,14 +152,19 @@ pub async fn serve(
     // and a copy per session made memory grow with chargers × sessions (BENCHMARKS.md "Scale").
     let settings = Arc::new(settings);
     let transaction_ids = settings.transaction_ids.clone();
-    let max_connections = settings.max_connections;
-    crate::net::accept_loop(
-        listener,
+    let caps = crate::net::ConnectionCaps {
+        total: settings.max_connections,
+        per_ip: settings.max_connections_per_ip,
+    };
+    let (sockets, tls_port) = listeners.into().split();
+    crate::net::accept_loop_on(
+        sockets,
         "OCPP",
-        max_connections,
+        caps,
         shutdown,
         heartbeat,
-        |stream, peer, shutdown| {
+        |stream, peer, index, shutdown| {
+            let tls = tls_port.for_listener(index);
             let connection = Connection {
                 peer,
                 settings: settings.clone(),
@@ -153,7 +173,7 @@ pub async fn serve(
                 generation: generations.fetch_add(1, Ordering::Relaxed),
                 transaction_ids: transaction_ids.clone(),
             };
-            Some(connection.run(stream, shutdown))
+            Some(connection.start(stream, tls, shutdown))
         },
     )
     .await;
@@ -169,8 +189,50 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+    /// Runs the TLS handshake on the TLS port, then the session; both handshakes share
+    /// [`HANDSHAKE_TIMEOUT`].
+    async fn start(
+        self,
+        stream: TcpStream,
+        tls: Option<Arc<ReloadableServerConfig>>,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let _ = stream.set_nodelay(true);
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        let Some(tls) = tls else {
+            return self.run(stream, Transport::Plain, deadline, shutdown).await;
+        };
+        match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
+            Ok(Ok((stream, _))) => {
+                let client = ClientCert::from_leaf(crate::tls::server::client_leaf(&stream));
+                self.run(stream, Transport::Tls(client), deadline, shutdown)
+                    .await
+            }
+            // A TCP probe (load balancer, port scanner) that connects and leaves.
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                debug!(peer = %self.peer, "connection closed during the TLS handshake")
+            }
+            Ok(Err(error)) => report(
+                &self.settings.metrics,
+                SecurityEvent::TlsHandshakeFailed,
+                "ocpp",
+                self.peer,
+                None,
+                format_args!("TLS handshake failed: {error}"),
+            ),
+            Err(_) => info!(peer = %self.peer, "OCPP TLS handshake timed out"),
+        }
+    }
+
+    async fn run<S>(
+        self,
+        stream: S,
+        transport: Transport,
+        deadline: tokio::time::Instant,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let decided: Arc<Mutex<Option<Accepted>>> = Arc::new(Mutex::new(None));
         // The error type is fixed by tungstenite's handshake `Callback`.
         #[allow(clippy::result_large_err)]
@@ -179,7 +241,8 @@ impl Connection {
             let settings = self.settings.clone();
             let peer = self.peer.ip();
             move |request: &Request, response: Response| {
-                let (accepted, response) = negotiate(&settings, peer, request, response)?;
+                let (accepted, response) =
+                    negotiate(&settings, peer, &transport, request, response)?;
                 *lock(&decided) = Some(accepted);
                 Ok(response)
             }
@@ -195,7 +258,7 @@ impl Connection {
             .max_frame_size(Some(4 * MAX_FRAME_BYTES));
         let handshake =
             tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
-        let mut socket = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        let mut socket = match tokio::time::timeout_at(deadline, handshake).await {
             Ok(Ok(socket)) => socket,
             Ok(Err(error)) => {
                 info!(peer = %self.peer, %error, "OCPP handshake refused or failed");
@@ -236,6 +299,12 @@ impl Connection {
         ping.tick().await;
         let mut last_heard = Instant::now();
         let mut next_transaction_id = || self.transaction_ids.fetch_add(1, Ordering::Relaxed);
+        let mut message_rate = self
+            .settings
+            .max_messages_per_s
+            .map(|rate| MessageRate::new(rate, MessageRate::default_burst(rate), Instant::now()));
+        // While set, the socket is not read: the charger is over its message rate.
+        let mut paused_until: Option<tokio::time::Instant> = None;
         let close: Option<CloseFrame> = loop {
             // Events go to the application before the CALLRESULT goes to the charger: once a
             // charger has its answer, anything another charger reports later must queue
@@ -255,14 +324,16 @@ impl Connection {
             upstream.flush(&mut session).await;
             let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
-                message = socket.next() => match message {
+                message = socket.next(), if paused_until.is_none() => match message {
                     Some(Ok(Message::Text(text))) => {
                         last_heard = Instant::now();
+                        paused_until = self.pace(&mut message_rate, &charger);
                         self.settings.metrics.count(observe::Message::OcppIn);
                         session.handle_text(Instant::now(), Utc::now(), text.as_str(), &mut next_transaction_id);
                     }
                     Some(Ok(Message::Binary(bytes))) => {
                         last_heard = Instant::now();
+                        paused_until = self.pace(&mut message_rate, &charger);
                         session.handle_binary(bytes.len());
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => last_heard = Instant::now(),
@@ -285,6 +356,7 @@ impl Connection {
                 },
                 _ = sleep_until(deadline) => session.handle_timeout(Instant::now()),
                 event = upstream.recv() => session.handle_upstream(Instant::now(), event),
+                _ = sleep_until(paused_until) => paused_until = None,
                 _ = ping.tick() => {
                     if last_heard.elapsed() > 3 * PING_INTERVAL {
                         info!(%charger, "no traffic for three ping intervals");
@@ -317,6 +389,34 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Counts one message against the charger's rate; `Some(resume)` when reading must
+    /// pause until then. Logged once per episode, counted in the metrics.
+    fn pace(
+        &self,
+        rate: &mut Option<MessageRate>,
+        charger: &ChargerId,
+    ) -> Option<tokio::time::Instant> {
+        let RateVerdict::Pause { resume, first } = rate.as_mut()?.take(Instant::now()) else {
+            return None;
+        };
+        if first {
+            report(
+                &self.settings.metrics,
+                SecurityEvent::MessageRateLimit,
+                "ocpp",
+                self.peer,
+                Some(charger),
+                format_args!(
+                    "charger exceeds its message rate ({}/s); reading its connection more slowly",
+                    self.settings.max_messages_per_s.unwrap_or_default()
+                ),
+            );
+        }
+        Some(tokio::time::Instant::from_std(resume))
+    }
+}
+
 fn dialect(version: Version) -> Box<dyn Dialect> {
     match version {
         Version::V16 => Box::new(v16::V16Dialect::new()),
@@ -330,6 +430,7 @@ fn dialect(version: Version) -> Box<dyn Dialect> {
 fn negotiate(
     settings: &ServerSettings,
     peer: IpAddr,
+    transport: &Transport,
     request: &Request,
     mut response: Response,
 ) -> Result<(Accepted, Response), ErrorResponse> {
@@ -340,29 +441,77 @@ fn negotiate(
             return Err(refuse(StatusCode::NOT_FOUND, "unknown charge point id"));
         }
     }
-    if let Some(password) = settings.passwords.get(&charger) {
+    // Security profiles are decided before any credential is looked at.
+    let now = Instant::now();
+    let credential = settings.credentials.for_charger(&charger, now);
+    let basic = match credential.is_some() {
+        true => Basic::Enforced,
+        false => Basic::NotConfigured,
+    };
+    let profile = settings.profiles.of(&charger);
+    if let Err(refusal) = security::admit(profile, transport, &charger, basic) {
+        let reason = refusal.reason();
+        report(
+            &settings.metrics,
+            refusal.event(),
+            "ocpp",
+            peer,
+            Some(&charger),
+            &reason,
+        );
+        return Err(refuse(refusal.status(), &reason));
+    }
+    if let Some(credential) = credential {
         let throttle = &settings.auth_throttle;
-        let now = Instant::now();
+        // Before verifying: a throttled pair must not cost an argon2 run.
         if throttle.blocked(peer, &charger, now) {
             return Err(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many failed authentications; try again later",
             ));
         }
-        if basic_auth_matches(request, &charger, password) {
-            throttle.succeeded(peer, &charger);
-        } else {
-            if throttle.failed(peer, &charger, now) == Verdict::NowBlocked {
-                warn!(%charger, %peer, failures = throttle::MAX_FAILURES, window_s = throttle::WINDOW.as_secs(),
-                    "security event: repeated HTTP Basic authentication failures; further attempts refused for the window");
+        let authorization = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let verification = credentials::basic_auth_password(authorization, &charger).map_or(
+            Verification::Refused,
+            |password| {
+                settings
+                    .credentials
+                    .verify(&charger, &credential, &password)
+            },
+        );
+        match verification {
+            Verification::Accepted => throttle.succeeded(peer, &charger),
+            Verification::Busy => {
+                warn!(%charger, %peer, "authentication deferred: too many password verifications at once");
+                return Err(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy verifying passwords; try again later",
+                ));
             }
-            warn!(%charger, %peer, "security event: HTTP Basic authentication failed");
-            let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
-            response.headers_mut().insert(
-                "www-authenticate",
-                HeaderValue::from_static("Basic realm=\"ocpp809\""),
-            );
-            return Err(response);
+            Verification::Refused => {
+                if throttle.failed(peer, &charger, now) == Verdict::NowBlocked {
+                    report(&settings.metrics, SecurityEvent::AuthThrottled, "ocpp", peer, Some(&charger), format_args!(
+                        "repeated HTTP Basic authentication failures ({} within {} s); further attempts refused for the window",
+                        throttle::MAX_FAILURES, throttle::WINDOW.as_secs()));
+                }
+                report(
+                    &settings.metrics,
+                    SecurityEvent::AuthFailed,
+                    "ocpp",
+                    peer,
+                    Some(&charger),
+                    "HTTP Basic authentication failed",
+                );
+                let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
+                response.headers_mut().insert(
+                    "www-authenticate",
+                    HeaderValue::from_static("Basic realm=\"ocpp809\""),
+                );
+                return Err(response);
+            }
         }
     }
     let offered: Vec<String> = request
@@ -389,34 +538,6 @@ fn negotiate(
         HeaderValue::from_static(version.subprotocol()),
     );
     Ok((Accepted { charger, version }, response))
-}
-
-/// OCPP security profile 1: `Authorization: Basic base64(id:password)` with the charge
-/// point id as user name. Compared without early exit so timing reveals nothing.
-fn basic_auth_matches(request: &Request, charger: &str, password: &str) -> bool {
-    use base64::Engine as _;
-    let Some(credentials) = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        })
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()
-        })
-    else {
-        return false;
-    };
-    let expected = format!("{charger}:{password}");
-    constant_time_eq(&credentials, expected.as_bytes())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn refuse(status: StatusCode, reason: &str) -> ErrorResponse {
@@ -465,45 +586,63 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 mod tests {
     use super::*;
 
-    fn request(authorization: Option<&str>) -> Request {
-        let mut builder = Request::builder().uri("/ocpp/CP001");
-        if let Some(value) = authorization {
-            builder = builder.header("authorization", value);
-        }
-        builder.body(()).unwrap_or_default()
-    }
-
     #[test]
-    fn basic_auth_needs_the_charge_point_id_and_its_password() {
+    fn a_throttled_charger_costs_no_argon2_run_and_a_reconnect_is_cached() {
         use base64::Engine as _;
-        let encode = |s: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(s)
+        let phc = crate::password::hash("right-password-123").unwrap_or_default();
+        let text =
+            format!("[[charger]]\nid = \"CP001\"\nioa_base = 1000\npassword_hash = \"{phc}\"\n");
+        let config = crate::config::Config::from_toml_str(&text, "test.toml");
+        let settings = crate::runtime::ocpp_settings(&config.unwrap_or_default());
+        let attempt = |peer: [u8; 4], password: &str| {
+            let credentials =
+                base64::engine::general_purpose::STANDARD.encode(format!("CP001:{password}"));
+            let request = Request::builder()
+                .uri("/ocpp/CP001")
+                .header("sec-websocket-protocol", "ocpp1.6")
+                .header("authorization", format!("Basic {credentials}"))
+                .body(())
+                .unwrap_or_default();
+            negotiate(
+                &settings,
+                IpAddr::from(peer),
+                &Transport::Plain,
+                &request,
+                Response::default(),
             )
+            .map(|_| StatusCode::SWITCHING_PROTOCOLS)
+            .unwrap_or_else(|refused| refused.status())
         };
-        let password = "0123456789abcdef";
-        assert!(basic_auth_matches(
-            &request(Some(&encode("CP001:0123456789abcdef"))),
-            "CP001",
-            password
-        ));
-        assert!(!basic_auth_matches(
-            &request(Some(&encode("CP002:0123456789abcdef"))),
-            "CP001",
-            password
-        ));
-        assert!(!basic_auth_matches(
-            &request(Some(&encode("CP001:wrong"))),
-            "CP001",
-            password
-        ));
-        assert!(!basic_auth_matches(
-            &request(Some("Basic !!!")),
-            "CP001",
-            password
-        ));
-        assert!(!basic_auth_matches(&request(None), "CP001", password));
+        let runs = || settings.credentials.argon2_runs();
+        for _ in 0..throttle::MAX_FAILURES {
+            assert_eq!(
+                attempt([10, 0, 0, 1], "wrong-password-123"),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(runs(), u64::from(throttle::MAX_FAILURES));
+        assert_eq!(
+            attempt([10, 0, 0, 1], "right-password-123"),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            runs(),
+            u64::from(throttle::MAX_FAILURES),
+            "throttled before argon2"
+        );
+        assert_eq!(
+            attempt([10, 0, 0, 2], "right-password-123"),
+            StatusCode::SWITCHING_PROTOCOLS
+        );
+        assert_eq!(
+            attempt([10, 0, 0, 2], "right-password-123"),
+            StatusCode::SWITCHING_PROTOCOLS
+        );
+        assert_eq!(
+            runs(),
+            u64::from(throttle::MAX_FAILURES) + 1,
+            "the reconnect was cached"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod application;
 mod persistence;
+mod tls;
 mod watchdog;
 
 use application::Application;
@@ -28,6 +29,7 @@ use crate::mapping::layout::ChargerBlock;
 use crate::mapping::{Engine, EngineConfig, Input, PointList};
 use crate::net::HEARTBEAT_PERIOD;
 use crate::observe::{self, Directory, Metrics};
+use crate::ocpp::credentials::{self, Credentials};
 use crate::ocpp::server::{self as ocpp_server, Router};
 use crate::ocpp::{Mode, Version};
 use crate::station::{Redundancy, Station, StationConfig, StationHandle};
@@ -41,8 +43,6 @@ const CHARGER_EVENT_QUEUE: usize = 4096;
 const METER_EVENT_QUEUE: usize = 256;
 /// Reports waiting for the MQTT mirror, which buffers them itself while the broker is away.
 const TELEMETRY_QUEUE: usize = 8192;
-/// Concurrent WebSocket connections (chargers plus handshakes in progress).
-const MAX_OCPP_CONNECTIONS: usize = 10_000;
 /// Events kept per master (and while no master is active) before the oldest is dropped.
 const EVENT_CAPACITY: usize = 100_000;
 
@@ -58,6 +58,10 @@ pub enum RuntimeError {
         address: String,
         source: std::io::Error,
     },
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot handle SIGHUP (TLS reload): {0}")]
+    Hangup(std::io::Error),
     #[error("cannot listen for HTTP (metrics, status page) on {address}: {source}")]
     HttpListen {
         address: String,
@@ -69,6 +73,8 @@ pub enum RuntimeError {
     Store(#[from] crate::store::StoreError),
     #[error("the process image cannot be built: {0}")]
     Image(#[from] crate::station::image::ImageError),
+    #[error("charger passwords: {0}")]
+    Credentials(#[from] crate::ocpp::credentials::file::FileError),
 }
 
 /// The test hook `OCPP809_TEST_STALL=TASK:SECONDS` makes task TASK stop turning after
@@ -121,12 +127,23 @@ pub fn ocpp_settings(config: &Config) -> ocpp_server::ServerSettings {
         call_timeout: Duration::from_secs(config.ocpp.call_timeout_s),
         known_chargers: (!config.ocpp.accept_unknown)
             .then(|| config.charger.iter().map(|c| c.id.clone()).collect()),
-        passwords: config
-            .charger
-            .iter()
-            .filter_map(|c| Some((c.id.clone(), c.password.clone()?)))
-            .collect(),
-        max_connections: MAX_OCPP_CONNECTIONS,
+        credentials: Arc::new(Credentials::from_config(config)),
+        max_connections: config.ocpp.max_connections,
+        max_connections_per_ip: config.ocpp.max_connections_per_ip,
+        max_messages_per_s: Some(config.ocpp.max_messages_per_s).filter(|rate| *rate > 0.0),
+        // Security profiles, validated to 0..=3.
+        profiles: crate::ocpp::security::Profiles {
+            default: crate::ocpp::security::Profile::new(config.ocpp.security_profile)
+                .unwrap_or_default(),
+            chargers: config
+                .charger
+                .iter()
+                .filter_map(|c| {
+                    let profile = crate::ocpp::security::Profile::new(c.security_profile?)?;
+                    Some((c.id.clone(), profile))
+                })
+                .collect(),
+        },
         auth_throttle: Default::default(),
         transaction_ids: Arc::new(AtomicI32::new(1)),
         metrics: Arc::default(),
@@ -185,8 +202,33 @@ pub fn engine_config(config: &Config) -> EngineConfig {
     }
 }
 
+impl RuntimeError {
+    fn iec104(address: String, source: std::io::Error) -> Self {
+        RuntimeError::Iec104Listen { address, source }
+    }
+
+    fn ocpp(address: String, source: std::io::Error) -> Self {
+        RuntimeError::OcppListen { address, source }
+    }
+}
+
+/// Binds `address`; `error` names the service in the failure.
+async fn bind(
+    address: std::net::SocketAddr,
+    error: fn(String, std::io::Error) -> RuntimeError,
+) -> Result<TcpListener, RuntimeError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| error(address.to_string(), source))
+}
+
 /// Runs until `shutdown` turns true; returns once every task has stopped.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
+    // SIGHUP reloads certificates and must never end the daemon, so its handler
+    // goes in first; the TLS files are read now so that a wrong path stops the start.
+    let hangup = tls::hangup().map_err(RuntimeError::Hangup)?;
+    let ocpp_tls = tls::load(tls::ocpp_files(&config))?;
+    let iec104_tls = tls::load(tls::iec104_files(&config))?;
     // The store creates the directory and names it in its errors.
     let state_dir = PathBuf::from(&config.station.state_dir);
 
@@ -209,6 +251,10 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         engine.restore(Utc::now(), &persistence::restored_state(&snapshot)),
     );
     let transaction_ids = Arc::new(AtomicI32::new(snapshot.next_transaction_id.unwrap_or(1)));
+    let credentials = Arc::new(Credentials::with_file(
+        &config,
+        credentials::file_path(&state_dir),
+    )?);
     info!(
         state = %store.path().display(),
         counters = snapshot.counters.len(),
@@ -229,13 +275,21 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     ));
 
     let listen = config.iec104.listen.to_string();
-    let listener =
-        TcpListener::bind(&listen)
-            .await
-            .map_err(|source| RuntimeError::Iec104Listen {
-                address: listen.clone(),
-                source,
-            })?;
+    // Plain and/or TLS listeners
+    let listener = crate::tls::Listeners {
+        plain: match config.iec104.plain {
+            true => Some(bind(config.iec104.listen, RuntimeError::iec104).await?),
+            false => None,
+        },
+        tls: match &iec104_tls {
+            Some(tls) => {
+                let listener = bind(config.iec104.tls.listen, RuntimeError::iec104).await?;
+                info!(iec104_tls = %config.iec104.tls.listen, certificate_sha256 = %tls.current().fingerprint, "IEC 104 over TLS listening");
+                Some((listener, tls.clone()))
+            }
+            None => None,
+        },
+    };
     let (app_tx, app_rx) = mpsc::channel(APPLICATION_QUEUE);
     let settings = ServerSettings {
         allowed_masters: config.iec104.allowed_masters.clone(),
@@ -257,15 +311,25 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         chargers = config.charger.len(),
         "ocpp809 ready"
     );
-    let ocpp_listen = config.ocpp.listen.to_string();
-    let ocpp_listener =
-        TcpListener::bind(&ocpp_listen)
-            .await
-            .map_err(|source| RuntimeError::OcppListen {
-                address: ocpp_listen.clone(),
-                source,
-            })?;
-    info!(ocpp = %ocpp_listen, versions = ?config.ocpp.versions, "OCPP central system listening");
+    // Plain and/or TLS listeners
+    let ocpp_listener = crate::tls::Listeners {
+        plain: match config.ocpp.plain {
+            true => {
+                let listener = bind(config.ocpp.listen, RuntimeError::ocpp).await?;
+                info!(ocpp = %config.ocpp.listen, versions = ?config.ocpp.versions, "OCPP central system listening (ws://)");
+                Some(listener)
+            }
+            false => None,
+        },
+        tls: match &ocpp_tls {
+            Some(tls) => {
+                let listener = bind(config.ocpp.tls.listen, RuntimeError::ocpp).await?;
+                info!(ocpp_tls = %config.ocpp.tls.listen, certificate_sha256 = %tls.current().fingerprint, "OCPP central system listening (wss://)");
+                Some((listener, tls.clone()))
+            }
+            None => None,
+        },
+    };
     let http_listener = match config.http.enabled {
         true => {
             let address = config.http.listen.to_string();
@@ -319,12 +383,22 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
                 transaction_ids,
                 metrics: metrics.clone(),
                 upstream: crate::ocpp::relay::settings::from_config(&config, metrics.clone()),
+                credentials,
                 ..ocpp_settings(&config)
             },
             router.clone(),
             charger_tx,
             shutdown.clone(),
             beat("OCPP server"),
+        )),
+    ));
+    // SIGHUP reload
+    tasks.push((
+        "TLS reload".into(),
+        tokio::spawn(tls::reload_on_hangup(
+            hangup,
+            ocpp_tls.into_iter().chain(iec104_tls).collect(),
+            shutdown.clone(),
         )),
     ));
     let (meter_tx, meter_rx) = mpsc::channel(METER_EVENT_QUEUE);

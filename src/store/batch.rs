@@ -20,7 +20,6 @@ enum Key {
     ChargerLimit(String),
     SiteLimit,
     NextTransactionId,
-    Password(String),
 }
 
 impl Key {
@@ -31,7 +30,6 @@ impl Key {
             Change::ChargerLimit { charger, .. } => Key::ChargerLimit(charger.clone()),
             Change::SiteLimit { .. } => Key::SiteLimit,
             Change::NextTransactionId(_) => Key::NextTransactionId,
-            Change::Password { charger, .. } => Key::Password(charger.clone()),
         }
     }
 }
@@ -130,10 +128,6 @@ mod tests {
             charger: "CP1".into(),
             kw: Some(11.0),
         });
-        b.push(Change::Password {
-            charger: "CP1".into(),
-            hash: "h".into(),
-        });
         b.push(counter("CP1", 1));
         b.push(Change::SiteLimit { kw: Some(50.0) });
         b.push(Change::ChargerLimit {
@@ -141,7 +135,7 @@ mod tests {
             kw: None,
         });
         b.push(Change::SiteLimit { kw: None });
-        assert_eq!(b.len(), 5);
+        assert_eq!(b.len(), 4);
         let v = b.take();
         assert_eq!(
             v[1],
@@ -150,6 +144,6 @@ mod tests {
                 kw: None
             }
         );
-        assert_eq!(v[4], Change::SiteLimit { kw: None });
+        assert_eq!(v[3], Change::SiteLimit { kw: None });
     }
 }

@@ -1,8 +1,9 @@
 //! Persistent state store: `{state_dir}/ocpp809.redb`.
 //!
 //! Role: keeps what must survive a restart (CONTRACT §1: on shutdown the daemon persists
-//! energy counters, IOA assignments, limits in force and transaction ids; plus the stored
-//! charger password hashes). CONTRACT §7 "Persistence": a change of counters, IOA blocks,
+//! energy counters, IOA assignments, limits in force and transaction ids). Charger password
+//! hashes are not here but in their own file (src/ocpp/credentials/file.rs): the daemon holds
+//! this file locked, and `ocpp809 charger set-password` must write while it runs. CONTRACT §7 "Persistence": a change of counters, IOA blocks,
 //! limits or transaction ids is durable within 1 s, so the owning task collects changes in a
 //! [`Batch`] and calls [`Store::apply`] with [`Batch::take`] at least once a second; every
 //! `apply` is ONE redb write transaction whose commit fsyncs (`Durability::Immediate`), so a
@@ -49,7 +50,6 @@ const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const CHARGER_LIMITS: TableDefinition<&str, f64> = TableDefinition::new("charger_limits");
 const SITE_LIMIT: TableDefinition<&str, f64> = TableDefinition::new("site_limit");
 const TRANSACTION_IDS: TableDefinition<&str, i32> = TableDefinition::new("transaction_ids");
-const PASSWORDS: TableDefinition<&str, &str> = TableDefinition::new("passwords");
 
 const SCHEMA_KEY: &str = "schema_version";
 const SITE_KEY: &str = "site";
@@ -68,8 +68,6 @@ pub enum Change {
     SiteLimit { kw: Option<f64> },
     /// Next OCPP transaction id to hand out.
     NextTransactionId(i32),
-    /// Stored password hash of a charger.
-    Password { charger: String, hash: String },
 }
 
 /// Everything in the store, as returned by [`Store::load`].
@@ -80,7 +78,6 @@ pub struct Snapshot {
     pub charger_limits: BTreeMap<String, f64>,
     pub site_limit: Option<f64>,
     pub next_transaction_id: Option<i32>,
-    pub passwords: BTreeMap<String, String>,
 }
 
 /// Errors of the state store. Every variant about the file names its path.
@@ -173,14 +170,6 @@ impl Store {
         };
         snap.site_limit = self.read_map(&rtx, SITE_LIMIT)?.remove(SITE_KEY);
         snap.next_transaction_id = self.read_map(&rtx, TRANSACTION_IDS)?.remove(NEXT_TX_KEY);
-        let passwords: TableDefinition<&str, &str> = PASSWORDS;
-        if let Some(table) = self.open_read(&rtx, passwords)? {
-            for entry in table.iter().map_err(|e| self.db_err("read passwords", e))? {
-                let (k, v) = entry.map_err(|e| self.db_err("read passwords", e))?;
-                snap.passwords
-                    .insert(k.value().to_string(), v.value().to_string());
-            }
-        }
         Ok(snap)
     }
 
@@ -219,7 +208,6 @@ impl Store {
             let mut tx_ids = wtx
                 .open_table(TRANSACTION_IDS)
                 .map_err(|e| self.db_err(op, e))?;
-            let mut passwords = wtx.open_table(PASSWORDS).map_err(|e| self.db_err(op, e))?;
             for c in changes {
                 let r = match c {
                     Change::IoaBlock { charger, ioa_base } => {
@@ -236,9 +224,6 @@ impl Store {
                     Change::SiteLimit { kw: Some(kw) } => site.insert(SITE_KEY, *kw).map(drop),
                     Change::SiteLimit { kw: None } => site.remove(SITE_KEY).map(drop),
                     Change::NextTransactionId(id) => tx_ids.insert(NEXT_TX_KEY, *id).map(drop),
-                    Change::Password { charger, hash } => {
-                        passwords.insert(charger.as_str(), hash.as_str()).map(drop)
-                    }
                 };
                 r.map_err(|e| self.db_err(op, e))?;
             }
@@ -354,7 +339,6 @@ fn create_fresh(dir: &Path, path: &Path) -> Result<(), StoreError> {
                 .map_err(|e| fresh.db_err(op, e))?;
             wtx.open_table(TRANSACTION_IDS)
                 .map_err(|e| fresh.db_err(op, e))?;
-            wtx.open_table(PASSWORDS).map_err(|e| fresh.db_err(op, e))?;
         }
         wtx.commit().map_err(|e| fresh.db_err("commit", e))?;
     }

@@ -88,21 +88,23 @@ def validate_call(version: str, action: str, payload: Any) -> None:
 
 
 async def open_ws(url: str, subprotocols: Optional[Sequence[str]],
-                  open_timeout: float = 10.0) -> ClientConnection:
+                  open_timeout: float = 10.0, ssl=None) -> ClientConnection:
     """A WebSocket client connection; ``subprotocols=None`` sends no Sec-WebSocket-Protocol.
+    ``ssl``: an ``ssl.SSLContext`` for wss:// URLs (CA, optional client certificate).
 
     ``proxy=None``: never route 127.0.0.1 through an HTTP proxy from the environment.
     Client pings off: the daemon pings us (and a raw test must see only OCPP frames).
     """
     return await connect(url, subprotocols=list(subprotocols) if subprotocols else None,
-                         proxy=None, open_timeout=open_timeout, ping_interval=None,
+                         ssl=ssl, proxy=None, open_timeout=open_timeout, ping_interval=None,
                          close_timeout=2, max_size=4 * 1024 * 1024)
 
 
-async def handshake(url: str, subprotocols: Optional[Sequence[str]]) -> tuple[int, Optional[str]]:
+async def handshake(url: str, subprotocols: Optional[Sequence[str]],
+                    ssl=None) -> tuple[int, Optional[str]]:
     """Try a handshake: (101, chosen subprotocol) on success, else (HTTP status, None)."""
     try:
-        ws = await open_ws(url, subprotocols)
+        ws = await open_ws(url, subprotocols, ssl=ssl)
     except InvalidStatus as e:
         return e.response.status_code, None
     try:
@@ -141,12 +143,12 @@ class Sim201(_Sim, ocpp.v201.ChargePoint):
 @contextlib.asynccontextmanager
 async def charger(url: str, cp_id: str, version: str,
                   offer: Optional[Sequence[str]] = None,
-                  response_timeout: float = 10.0) -> AsyncIterator[_Sim]:
+                  response_timeout: float = 10.0, ssl=None) -> AsyncIterator[_Sim]:
     """A library charge point connected to ``url`` with subprotocol ``version``.
 
     ``cp.task`` is the receive loop; it ends (with ConnectionClosed) when the server closes.
     """
-    ws = await open_ws(url, offer or [version])
+    ws = await open_ws(url, offer or [version], ssl=ssl)
     assert ws.subprotocol == version, \
         f"server chose {ws.subprotocol!r}, expected {version!r} (offered {offer or [version]})"
     cls = Sim16 if version == V16 else Sim201

@@ -700,3 +700,96 @@ async def test_an_upstream_with_an_untrusted_certificate_is_not_used(make_daemon
         assert "upstream CSMS unreachable" in log and "certificate" in log.lower(), log[-3000:]
     finally:
         await upstream.stop()
+
+
+# ---------------------------------------------------------------------------
+# 7. power authority: upstream charging profiles clipped to the grid limit
+# ---------------------------------------------------------------------------
+
+class _Inbox:
+    """Records every CALL the charger receives (action, payload) before handling it."""
+
+    inbox: list
+
+    async def _handle_call(self, msg):
+        self.inbox.append((msg.action, msg.payload))
+        return await super()._handle_call(msg)
+
+
+class InboxCharger16(_Inbox, Charger16):
+    pass
+
+
+async def wait_inbox(cp, pred, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [p for a, p in cp.inbox if pred(a, p)]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no matching CALL reached the charger: {cp.inbox}")
+
+
+def schedule_limit16(payload) -> float:
+    return payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+
+
+@run_async
+async def test_upstream_profiles_are_clipped_to_the_grid_limit_and_our_profile_is_protected(
+        make_daemon):
+    upstream = await Upstream().start()
+    try:
+        d = await in_thread(lambda: make_daemon(site={"limit_kw": 11.0},
+                                                extra=relayed(upstream)))
+        await in_thread(d.wait_ocpp_listening)
+        ws = await open_ws(d.ocpp_url(CP1), [V16])
+        cp = InboxCharger16(CP1, ws, response_timeout=15)
+        cp.ws, cp.sent, cp.inbox = ws, [], []
+        task = asyncio.create_task(cp.start())
+        try:
+            csms = await upstream.wait_connected(CP1)
+            await boot(cp)
+            await cp.req(c16.StatusNotification(connector_id=1, error_code="NoError",
+                                                status="Available"))
+            # The site limit reaches the charger as ocpp809's own profile (id 809).
+            ours = await wait_inbox(cp, lambda a, p: a == "SetChargingProfile" and
+                                    p["csChargingProfiles"]["chargingProfileId"] == 809)
+            assert schedule_limit16(ours) == pytest.approx(11000.0)
+
+            # An upstream profile of 22 kW is applied as 11 kW, and the upstream is told.
+            answer = await csms.call(c16.SetChargingProfile(connector_id=1, cs_charging_profiles={
+                "chargingProfileId": 7, "stackLevel": 1,
+                "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
+                "chargingSchedule": {"chargingRateUnit": "W", "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 22000.0}]}}), suppress=False)
+            assert answer.status == "Accepted"
+            theirs = await wait_inbox(cp, lambda a, p: a == "SetChargingProfile" and
+                                      p["csChargingProfiles"]["chargingProfileId"] == 7)
+            assert schedule_limit16(theirs) == pytest.approx(11000.0)
+            deadline = time.monotonic() + 10
+            while not upstream.calls(CP1, "DataTransfer") and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            notices = upstream.calls(CP1, "DataTransfer")
+            assert len(notices) == 1, upstream.frames[-5:]
+            assert notices[0][3]["vendorId"] == "org.ocpp809"
+            assert notices[0][3]["messageId"] == "ChargingLimitClipped"
+            data = json.loads(notices[0][3]["data"])  # the JSON text of docs/upstream.md
+            assert data["limit"] == {"value": 11000.0, "unit": "W"}
+            assert data["chargingProfileId"] == 7 and data["connectorId"] == 1
+            assert data["periods"] == [{"startPeriod": 0, "unit": "W", "requested": 22000.0,
+                                        "applied": 11000.0}]
+
+            # Our profile is not the upstream's to clear: answered without the charger.
+            before = len(cp.inbox)
+            cleared = await csms.call(c16.ClearChargingProfile(id=809), suppress=False)
+            assert cleared.status == "Unknown"
+            await asyncio.sleep(0.5)
+            assert not [a for a, _ in cp.inbox[before:] if a == "ClearChargingProfile"]
+        finally:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            with contextlib.suppress(Exception):
+                await ws.close()
+    finally:
+        await upstream.stop()

@@ -10,13 +10,13 @@ use crate::mapping::charger::{
     ChargerCommand, ChargerRequest, CommandResult, LimitUnit, RequestId,
 };
 use crate::mapping::layout::charger;
+// Re-exported for the other engine parts, which convert the same way.
+pub(super) use crate::mapping::charger::{amps_from_kw, kw_from_amps, VOLTS};
 use crate::station::{CommandAction, CommandOutcome, PointValue};
 
 /// The profile ocpp809 owns on every charger, so a new limit replaces the previous one.
 pub const PROFILE_ID: i32 = 809;
 pub const STACK_LEVEL: u32 = 0;
-/// Line voltage for A ↔ kW conversions.
-pub const VOLTS: f64 = 230.0;
 /// CONTRACT §3: current setpoints convert at 230 V × 3 phases for the large-change test.
 const SBO_PHASES: f64 = 3.0;
 /// GetCompositeSchedule horizon (CONTRACT §7).
@@ -50,10 +50,6 @@ pub(super) enum Purpose {
     Other,
 }
 
-pub(super) fn kw_from_amps(amps: f64, phases: u8) -> f64 {
-    amps * VOLTS * f64::from(phases) / 1000.0
-}
-
 impl Engine {
     /// Builds the request for a SCADA command to charger `index`, or the reason to refuse.
     pub(super) fn charger_command(
@@ -85,7 +81,7 @@ impl Engine {
                     checked_limit(state, kw, sbo_kw, command.selected, large_change_kw)?;
                 // Clamped to the max_kw equivalent, in amperes.
                 let amps = if allowed_kw < kw {
-                    allowed_kw * 1000.0 / (VOLTS * f64::from(phases))
+                    amps_from_kw(allowed_kw, phases)
                 } else {
                     amps
                 };

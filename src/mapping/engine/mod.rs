@@ -27,6 +27,7 @@ use super::meter::MeterEvent;
 use super::telemetry::Telemetry;
 use crate::asdu::Quality;
 use crate::station::{CommandAction, CommandOutcome, CommandRequest, PointUpdate, PointValue};
+pub use commands::{PROFILE_ID, STACK_LEVEL};
 pub use meters::MeterSettings;
 pub use persistence::{Persist, RestoredState};
 pub use unknown::UnknownPolicy;

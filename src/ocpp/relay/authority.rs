@@ -3,13 +3,16 @@
 //! to a charger passes through [`inspect_downstream_call`] before it reaches the charger.
 //!
 //! The policy itself (clipping SetChargingProfile to the grid limit, protecting ocpp809's own
-//! profile from ClearChargingProfile, telling the upstream) lives in `relay::clip`; this
-//! module is the seam: the data the policy gets ([`Authority`]) and what it may decide
-//! ([`Decision`]). Until the policy is wired in, every CALL is forwarded unchanged.
+//! profile from ClearChargingProfile, telling the upstream) lives in [`clip`], pure; this
+//! module is the seam between it and the relay: the data the policy gets ([`Authority`],
+//! kept in step with the limits ocpp809 sends) and what the relay does ([`Decision`]).
 
 use serde_json::Value;
+use tracing::debug;
 
+use super::clip;
 use crate::mapping::charger::{ChargerCommand, LimitUnit};
+use crate::mapping::engine::{PROFILE_ID, STACK_LEVEL};
 use crate::ocpp::Version;
 
 /// The limit ocpp809 itself imposed on one charger: the last
@@ -104,15 +107,47 @@ pub enum Decision {
     },
 }
 
-/// HOOK (power authority): every upstream→charger CALL passes through here, in
-/// `relay::core::Relay::handle_upstream_call`. `action` is the CALL's action as the upstream
-/// wrote it, `payload` its payload, `authority` the charger's version and the limit ocpp809
-/// imposes on it. Pass-through until `relay::clip` is wired in.
+/// Every upstream→charger CALL passes through here, in `relay::core::Relay::upstream_call`:
+/// the rules of [`clip`](super::clip) applied to the limit ocpp809 imposes on the charger.
+/// `action` is the CALL's action as the upstream wrote it. A clipped SetChargingProfile is
+/// forwarded with a notice for the upstream (2.0.1 NotifyChargingLimit, 1.6 DataTransfer),
+/// which the relay sends once the charger has accepted the profile.
 pub fn inspect_downstream_call(action: &str, payload: &Value, authority: &Authority) -> Decision {
-    let _ = (action, authority);
-    Decision::Forward {
-        payload: payload.clone(),
-        notice: None,
+    let rules = clip::Authority {
+        limit: authority.imposed.map(|l| clip::Limit {
+            value: l.limit,
+            unit: l.unit,
+        }),
+        phases: authority.phases,
+        profile_id: authority.imposed.map_or(PROFILE_ID, |l| l.profile_id),
+        stack_level: authority.imposed.map_or(STACK_LEVEL, |l| l.stack_level),
+    };
+    match clip::inspect_downstream_call(authority.version, action, payload, &rules) {
+        clip::Decision::Forward(payload, clipped) => Decision::Forward {
+            payload,
+            notice: clipped.map(|clipped| {
+                let (action, payload) =
+                    clip::clipped_notice(authority.version, &clipped, clip::LimitSource::So, false);
+                Notice {
+                    action: action.to_owned(),
+                    payload,
+                }
+            }),
+        },
+        clip::Decision::Refuse {
+            result_payload,
+            reason,
+        } => {
+            debug!(
+                action,
+                ?reason,
+                "upstream CALL refused: it would override the grid limit"
+            );
+            Decision::Answer {
+                payload: result_payload,
+                notice: None,
+            }
+        }
     }
 }
 

@@ -130,6 +130,9 @@ pub struct Relay {
     resync_counter: u64,
     /// Upstream CALLs relayed to the charger, waiting for its answer.
     downstream: VecDeque<String>,
+    /// Notices that wait for the charger to accept the (clipped) CALL they describe, by the
+    /// CALL's id: the upstream is told only what the charger really applies.
+    pending_notices: VecDeque<(String, Notice)>,
     notices: HashSet<String>,
     notice_counter: u64,
     state: RelayState,
@@ -191,6 +194,7 @@ impl Relay {
             statuses: BTreeMap::new(),
             resync_counter: 0,
             downstream: VecDeque::new(),
+            pending_notices: VecDeque::new(),
             notices: HashSet::new(),
             notice_counter: 0,
             state,
@@ -247,13 +251,22 @@ impl Relay {
                 action,
                 payload,
             }) => self.charger_call(now, wall, id, action, payload, next_transaction_id),
-            Ok(Frame::CallResult { id, .. } | Frame::CallError { id, .. })
-                if self.take_downstream(&id) =>
+            Ok(frame @ (Frame::CallResult { .. } | Frame::CallError { .. }))
+                if self.take_downstream(frame.id()) =>
             {
+                let id = frame.id().to_owned();
                 if self.up {
                     self.to_upstream.push_back(text.to_owned());
                 } else {
                     debug!(charger = %self.session.charger(), id, "answer to an upstream CALL dropped: upstream down");
+                }
+                let accepted = matches!(&frame, Frame::CallResult { payload, .. }
+                    if payload.get("status").and_then(Value::as_str) == Some("Accepted"));
+                if let Some(at) = self.pending_notices.iter().position(|(n, _)| *n == id) {
+                    let notice = self.pending_notices.remove(at).map(|(_, notice)| notice);
+                    if accepted && self.up {
+                        self.notify(notice);
+                    }
                 }
             }
             _ => {
@@ -680,7 +693,12 @@ impl Relay {
                 self.stats.downstream_calls += 1;
                 self.to_charger
                     .push_back(framing::call(&id, &action, &payload));
-                self.notify(notice);
+                if let Some(notice) = notice {
+                    if self.pending_notices.len() >= DOWNSTREAM_MAX {
+                        self.pending_notices.pop_front();
+                    }
+                    self.pending_notices.push_back((id, notice));
+                }
             }
             Decision::Answer { payload, notice } => {
                 self.to_upstream

@@ -596,3 +596,129 @@ fn an_upstream_remote_stop_names_the_transaction_as_the_charger_knows_it() {
     r.upstream(json!([2, "u1", "RemoteStopTransaction", {"transactionId": 7000}]));
     assert_eq!(r.sent_to_charger()[0][3]["transactionId"], 100);
 }
+
+/// ocpp809 imposes 11 kW (profile 809); returns the rig with that limit accepted.
+fn with_imposed_limit(version: Version) -> Rig {
+    let mut r = Rig::new(version, config());
+    r.up();
+    r.relay.send_command(
+        r.now,
+        ChargerRequest {
+            id: 1,
+            charger: "CP1".into(),
+            command: ChargerCommand::SetLimit {
+                limit: 11000.0,
+                unit: LimitUnit::Watts,
+                profile_id: 809,
+                stack_level: 0,
+            },
+        },
+    );
+    let id = r.sent_to_charger()[0][1].clone();
+    r.charger(json!([3, id, {"status": "Accepted"}]));
+    r
+}
+
+fn tx_default_profile16(limit_w: f64) -> Value {
+    json!({"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 7, "stackLevel": 1,
+        "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
+        "chargingSchedule": {"chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit_w}]}}})
+}
+
+#[test]
+fn an_upstream_profile_above_the_grid_limit_is_clipped_and_the_upstream_told_once_applied() {
+    let mut r = with_imposed_limit(Version::V16);
+    r.upstream(json!([
+        2,
+        "u1",
+        "SetChargingProfile",
+        tx_default_profile16(22000.0)
+    ]));
+    let to_charger = r.sent_to_charger();
+    assert_eq!(to_charger.len(), 1);
+    assert_eq!(to_charger[0][1], "u1", "the upstream's id is kept");
+    let period =
+        &to_charger[0][3]["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0];
+    assert_eq!(
+        period["limit"],
+        json!(11000.0),
+        "clipped to the 11 kW in force"
+    );
+    assert!(
+        r.sent_upstream().is_empty(),
+        "nothing is reported before the charger applied it"
+    );
+    r.charger(json!([3, "u1", {"status": "Accepted"}]));
+    let upstream = r.sent_upstream();
+    assert_eq!(upstream.len(), 2, "{upstream:?}");
+    assert_eq!(upstream[0], json!([3, "u1", {"status": "Accepted"}]));
+    assert_eq!(upstream[1][0], 2);
+    assert_eq!(upstream[1][2], "DataTransfer");
+    assert_eq!(upstream[1][3]["vendorId"], "org.ocpp809");
+    assert_eq!(upstream[1][3]["messageId"], "ChargingLimitClipped");
+}
+
+#[test]
+fn a_clipped_profile_the_charger_refuses_is_not_reported() {
+    let mut r = with_imposed_limit(Version::V16);
+    r.upstream(json!([
+        2,
+        "u1",
+        "SetChargingProfile",
+        tx_default_profile16(22000.0)
+    ]));
+    r.sent_to_charger();
+    r.charger(json!([3, "u1", {"status": "Rejected"}]));
+    assert_eq!(
+        r.sent_upstream(),
+        [json!([3, "u1", {"status": "Rejected"}])],
+        "only the charger's answer"
+    );
+}
+
+#[test]
+fn a_profile_within_the_limit_passes_unchanged_and_unreported() {
+    let mut r = with_imposed_limit(Version::V16);
+    let call = json!([2, "u1", "SetChargingProfile", tx_default_profile16(7000.0)]);
+    r.upstream(call.clone());
+    assert_eq!(r.sent_to_charger(), [call]);
+    r.charger(json!([3, "u1", {"status": "Accepted"}]));
+    assert_eq!(
+        r.sent_upstream(),
+        [json!([3, "u1", {"status": "Accepted"}])]
+    );
+}
+
+#[test]
+fn the_upstream_cannot_clear_or_replace_our_profile() {
+    for (version, clear) in [
+        (Version::V16, json!({"id": 809})),
+        (Version::V201, json!({"chargingProfileId": 809})),
+    ] {
+        let mut r = with_imposed_limit(version);
+        r.upstream(json!([2, "c1", "ClearChargingProfile", clear]));
+        assert!(
+            r.sent_to_charger().is_empty(),
+            "{version:?}: clear kept from the charger"
+        );
+        let answer = r.sent_upstream();
+        assert_eq!(answer.len(), 1, "{version:?}");
+        assert_eq!((&answer[0][0], &answer[0][1]), (&json!(3), &json!("c1")));
+        assert_eq!(answer[0][2]["status"], "Unknown", "{version:?}");
+    }
+    let mut r = with_imposed_limit(Version::V201);
+    r.upstream(json!([2, "s1", "SetChargingProfile", {"evseId": 0, "chargingProfile": {
+        "id": 809, "stackLevel": 0, "chargingProfilePurpose": "ChargingStationMaxProfile",
+        "chargingProfileKind": "Absolute", "chargingSchedule": [{"id": 1,
+            "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 50000.0}]}]}}]));
+    assert!(
+        r.sent_to_charger().is_empty(),
+        "our profile id is not the upstream's to use"
+    );
+    let answer = r.sent_upstream();
+    assert_eq!(answer.len(), 1);
+    assert_eq!(answer[0][0], 3);
+    assert_eq!(answer[0][2]["status"], "Rejected");
+}

@@ -6,7 +6,8 @@
 //! keeps power authority.
 //!
 //! - [`conform`]: the sanitized (schema-conformant) payload forwarded upstream.
-//! - [`authority`]: the hook every upstream→charger CALL passes through (power authority).
+//! - [`authority`]: the hook every upstream→charger CALL passes through (power authority),
+//!   applying the pure rules of [`clip`].
 //! - [`core`]: the sans-IO relay of one charger (live relay, outage queue and replay, 1.6
 //!   transaction id mapping, offline authorization).
 //! - [`messages`]: what the relay reads from a message (action, transaction id, idTag).
@@ -18,6 +19,7 @@
 //! - [`tls`]: `wss://` (rustls; CA file or system roots; client certificate for mTLS).
 
 pub mod authority;
+pub mod clip;
 pub mod conform;
 pub mod core;
 pub mod journal;

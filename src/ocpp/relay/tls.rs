@@ -14,7 +14,7 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::mqtt::settings::{certificates, private_key};
+use crate::tls::pem::{certificates, private_key};
 
 /// The client configuration for `wss://` upstreams.
 pub fn client_config(
