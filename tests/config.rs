@@ -1072,6 +1072,15 @@ fn upstream_relay_keys() {
     rejects("[upstream]\noffline_authorization = \"maybe\"  # <- upstream.offline_authorization\n");
     rejects("[upstream]\nqueue_messages = 0  # <- upstream.queue_messages\n");
     rejects("[upstream]\nanswer_timeout_s = 0  # <- upstream.answer_timeout_s\n");
+    rejects("[upstream]\nlocal_list = [\"\"]  # <- upstream.local_list\n");
+    rejects("[upstream]\nlocal_list = [\"A B\"]  # <- upstream.local_list\n");
+    rejects("[upstream]\nlocal_list = [\"A\", \"A\"]  # <- upstream.local_list\n");
+    assert_eq!(
+        parse("[upstream]\nlocal_list = [\"SERVICE-01\"]\n")
+            .upstream
+            .local_list,
+        ["SERVICE-01"]
+    );
     rejects("[upstream]\nurl = \"ws://h\"\nca_file = \"/ca.pem\"  # <- upstream.ca_file\n");
     rejects("[upstream]\nclient_cert = \"/c.pem\"  # <- upstream.client_cert\n");
     parse("[upstream]\nurl = \"ws://h\"\nca_file = \"\"\nclient_cert = \"\"\nclient_key = \"\"\n");

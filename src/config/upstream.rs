@@ -33,6 +33,9 @@ pub struct Upstream {
     pub offline_authorization: OfflineAuthorization,
     /// Seconds the charger's CALL waits for the upstream's answer before the local one is given.
     pub answer_timeout_s: u64,
+    /// idTags accepted while the upstream is unreachable whatever `offline_authorization`
+    /// and the cache say (service and operator cards).
+    pub local_list: Vec<String>,
 }
 
 impl Upstream {
@@ -56,6 +59,7 @@ impl Default for Upstream {
             queue_messages: 10_000,
             offline_authorization: OfflineAuthorization::Cache,
             answer_timeout_s: 10,
+            local_list: Vec::new(),
         }
     }
 }

@@ -375,6 +375,21 @@ fn upstream(u: &Upstream) -> Check {
     upstream_url(&u.url).map_err(|e| bad("upstream.url", format!("{:?} {e}", u.url)))?;
     within(u.queue_messages, 1..=1_000_000, "upstream.queue_messages")?;
     within(u.answer_timeout_s, 1..=300, "upstream.answer_timeout_s")?;
+    for (i, tag) in u.local_list.iter().enumerate() {
+        // 2.0.1 IdTokenType.idToken is at most 36 characters (1.6 IdToken: 20).
+        let message = format!("{tag:?} must be 1 to 36 printable ASCII characters");
+        ensure(
+            (1..=36).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_graphic()),
+            "upstream.local_list",
+            message,
+        )?;
+        let message = format!("{tag:?} is listed twice");
+        ensure(
+            !u.local_list[..i].contains(tag),
+            "upstream.local_list",
+            message,
+        )?;
+    }
     let cert = Upstream::path(&u.client_cert).is_some();
     let key = Upstream::path(&u.client_key).is_some();
     ensure_either(

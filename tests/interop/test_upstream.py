@@ -766,13 +766,19 @@ async def test_upstream_profiles_are_clipped_to_the_grid_limit_and_our_profile_i
             theirs = await wait_inbox(cp, lambda a, p: a == "SetChargingProfile" and
                                       p["csChargingProfiles"]["chargingProfileId"] == 7)
             assert schedule_limit16(theirs) == pytest.approx(11000.0)
+            def notices(message_id):
+                return [f for f in upstream.calls(CP1, "DataTransfer")
+                        if f[3].get("vendorId") == "org.ocpp809"
+                        and f[3].get("messageId") == message_id]
             deadline = time.monotonic() + 10
-            while not upstream.calls(CP1, "DataTransfer") and time.monotonic() < deadline:
+            while not notices("ChargingLimitClipped") and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-            notices = upstream.calls(CP1, "DataTransfer")
-            assert len(notices) == 1, upstream.frames[-5:]
-            assert notices[0][3]["vendorId"] == "org.ocpp809"
-            assert notices[0][3]["messageId"] == "ChargingLimitClipped"
+            # Our own limit, once the charger accepted it, was reported too.
+            changed = notices("ChargingLimitChanged")
+            assert len(changed) == 1, upstream.frames[-8:]
+            assert json.loads(changed[0][3]["data"])["limit"] == {"value": 11000.0, "unit": "W"}
+            notices = notices("ChargingLimitClipped")
+            assert len(notices) == 1, upstream.frames[-8:]
             data = json.loads(notices[0][3]["data"])  # the JSON text of docs/upstream.md
             assert data["limit"] == {"value": 11000.0, "unit": "W"}
             assert data["chargingProfileId"] == 7 and data["connectorId"] == 1
@@ -793,3 +799,16 @@ async def test_upstream_profiles_are_clipped_to_the_grid_limit_and_our_profile_i
                 await ws.close()
     finally:
         await upstream.stop()
+
+
+@run_async
+async def test_the_local_list_authorizes_service_cards_while_the_upstream_is_away(make_daemon):
+    upstream = Upstream()  # never started: unreachable from the first moment
+    d = await in_thread(daemon_for, make_daemon, upstream, offline_authorization="reject",
+                        local_list=["SERVICE-01"])
+    async with charger(d.ocpp_url(CP1), CP1, V16) as cp:
+        await boot(cp)
+        ok = await cp.req(c16.Authorize(id_tag="SERVICE-01"))
+        assert ok.id_tag_info["status"] == "Accepted"
+        other = await cp.req(c16.Authorize(id_tag="STRANGER"))
+        assert other.id_tag_info["status"] == "Invalid"

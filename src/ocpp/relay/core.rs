@@ -34,7 +34,8 @@
 //!   commands use ids of the form `{6 hex}-{n}` (calls.rs); an upstream CALL that reuses the
 //!   id of our outstanding command is refused rather than confused with it.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -42,13 +43,14 @@ use serde_json::Value;
 use tracing::{debug, info, warn};
 
 use super::authority::{inspect_downstream_call, Authority, Decision, Notice};
+use super::clip;
 use super::conform::conform;
 use super::messages::{
     canonical_action, connector_key, is_transaction_message, result_payload, transaction_id,
 };
 use super::offline::{self, OfflineAuthorization};
 use super::state::{insert_bounded, Journal, NoJournal, Queued, RelayState};
-use crate::mapping::charger::{ChargerEvent, ChargerRequest};
+use crate::mapping::charger::{ChargerCommand, ChargerEvent, ChargerRequest, RequestId};
 use crate::ocpp::framing::{self, Frame};
 use crate::ocpp::session::Session;
 use crate::ocpp::{CallError, ErrorCode, Version};
@@ -70,6 +72,8 @@ pub struct RelayConfig {
     /// Most messages in the durable queue; beyond it the oldest is dropped.
     pub queue_capacity: usize,
     pub offline: OfflineAuthorization,
+    /// idTags accepted while the upstream is unreachable, whatever `offline` and the cache say.
+    pub local_list: Arc<BTreeSet<String>>,
 }
 
 /// What the upstream connection reports.
@@ -133,6 +137,14 @@ pub struct Relay {
     /// Notices that wait for the charger to accept the (clipped) CALL they describe, by the
     /// CALL's id: the upstream is told only what the charger really applies.
     pending_notices: VecDeque<(String, Notice)>,
+    /// ocpp809's own limit commands (SetLimit: the limit, ClearLimit: none) waiting for the
+    /// charger's answer; once it accepted one, the upstream is told the limit in force.
+    pending_limits: VecDeque<(RequestId, Option<clip::Limit>)>,
+    /// ocpp809's own limit the charger last accepted.
+    limit_in_force: Option<clip::Limit>,
+    /// A limit the upstream has not been told yet (`Some(None)`: lifted), sent as soon as the
+    /// upstream connection has had its BootNotification.
+    limit_news: Option<Option<clip::Limit>>,
     notices: HashSet<String>,
     notice_counter: u64,
     state: RelayState,
@@ -195,6 +207,9 @@ impl Relay {
             resync_counter: 0,
             downstream: VecDeque::new(),
             pending_notices: VecDeque::new(),
+            pending_limits: VecDeque::new(),
+            limit_in_force: None,
+            limit_news: None,
             notices: HashSet::new(),
             notice_counter: 0,
             state,
@@ -284,6 +299,20 @@ impl Relay {
     /// A command from the engine (ocpp809's own; its answer stays local).
     pub fn send_command(&mut self, now: Instant, request: ChargerRequest) {
         self.authority.observe_command(&request.command);
+        let limit = match &request.command {
+            ChargerCommand::SetLimit { limit, unit, .. } => Some(Some(clip::Limit {
+                value: *limit,
+                unit: *unit,
+            })),
+            ChargerCommand::ClearLimit { .. } => Some(None),
+            _ => None,
+        };
+        if let (Some(limit), Some(_)) = (limit, &self.config) {
+            if self.pending_limits.len() >= DOWNSTREAM_MAX {
+                self.pending_limits.pop_front();
+            }
+            self.pending_limits.push_back((request.id, limit));
+        }
         self.session.send_command(now, request);
         self.drain_session(None);
     }
@@ -303,6 +332,10 @@ impl Relay {
         }
         self.up = true;
         self.upstream_booted = false;
+        // A new upstream connection learns the limit in force like any later change.
+        if let Some(limit) = self.limit_in_force {
+            self.limit_news = Some(Some(limit));
+        }
         info!(charger = %self.session.charger(), queued = self.queue.len(), "upstream connected");
         self.pump(now);
     }
@@ -391,8 +424,24 @@ impl Relay {
         self.to_upstream.pop_front()
     }
 
+    /// The session's next event; an accepted limit of ocpp809's own is also reported
+    /// upstream (2.0.1 NotifyChargingLimit / ClearedChargingLimit, 1.6 DataTransfer).
     pub fn poll_event(&mut self) -> Option<ChargerEvent> {
-        self.session.poll_event()
+        let event = self.session.poll_event()?;
+        if let ChargerEvent::CommandFinished {
+            request, result, ..
+        } = &event
+        {
+            if let Some(at) = self.pending_limits.iter().position(|(r, _)| r == request) {
+                let limit = self.pending_limits.remove(at).and_then(|(_, limit)| limit);
+                if result.is_positive() {
+                    self.limit_in_force = limit;
+                    self.limit_news = Some(limit);
+                    self.tell_limit();
+                }
+            }
+        }
+        Some(event)
     }
 
     pub fn close(&mut self) {
@@ -579,8 +628,27 @@ impl Relay {
         if let Some(key) = self.statuses.keys().next().cloned() {
             if let Some(status) = self.statuses.remove(&key) {
                 self.send_resync("StatusNotification", &status, deadline);
+                return;
             }
         }
+        self.tell_limit();
+    }
+
+    /// Tells the upstream ocpp809's limit (2.0.1 NotifyChargingLimit / ClearedChargingLimit,
+    /// 1.6 DataTransfer) once the connection has had its BootNotification.
+    fn tell_limit(&mut self) {
+        if !self.up || !self.upstream_booted || self.resync.is_some() {
+            return;
+        }
+        let Some(limit) = self.limit_news.take() else {
+            return;
+        };
+        let (action, payload) =
+            clip::limit_notice(self.version, limit.as_ref(), clip::LimitSource::So, false);
+        self.notify(Some(Notice {
+            action: action.to_owned(),
+            payload,
+        }));
     }
 
     fn send_resync(&mut self, action: &str, payload: &Value, deadline: Instant) {
@@ -758,6 +826,7 @@ impl Relay {
             &self.state,
             self.version,
             config.offline,
+            &config.local_list,
             action,
             request,
             local,

@@ -62,6 +62,7 @@ fn config() -> RelayConfig {
         forward: Forward::Sanitized,
         answer_timeout: Duration::from_secs(5),
         queue_capacity: 100,
+        local_list: Default::default(),
         offline: OfflineAuthorization::Cache,
     }
 }
@@ -350,6 +351,7 @@ fn offline_authorization_follows_the_cache_learned_from_the_upstream() {
     let mut r = Rig::new(
         Version::V16,
         RelayConfig {
+            local_list: Default::default(),
             offline: OfflineAuthorization::Accept,
             ..config()
         },
@@ -358,6 +360,7 @@ fn offline_authorization_follows_the_cache_learned_from_the_upstream() {
     let mut r = Rig::new(
         Version::V16,
         RelayConfig {
+            local_list: Default::default(),
             offline: OfflineAuthorization::Reject,
             ..config()
         },
@@ -721,4 +724,43 @@ fn the_upstream_cannot_clear_or_replace_our_profile() {
     assert_eq!(answer.len(), 1);
     assert_eq!(answer[0][0], 3);
     assert_eq!(answer[0][2]["status"], "Rejected");
+}
+
+#[test]
+fn an_accepted_limit_of_ours_is_reported_upstream_and_a_refused_one_is_not() {
+    for (version, action) in [
+        (Version::V16, "DataTransfer"),
+        (Version::V201, "NotifyChargingLimit"),
+    ] {
+        let mut r = with_imposed_limit(version);
+        let events: Vec<_> = std::iter::from_fn(|| r.relay.poll_event()).collect();
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, ChargerEvent::CommandFinished { .. })));
+        let upstream = r.sent_upstream();
+        assert_eq!(upstream.len(), 1, "{version:?}: {upstream:?}");
+        assert_eq!(upstream[0][0], 2);
+        assert_eq!(upstream[0][2], action, "{version:?}");
+
+        r.relay.send_command(
+            r.now,
+            ChargerRequest {
+                id: 2,
+                charger: "CP1".into(),
+                command: ChargerCommand::SetLimit {
+                    limit: 5000.0,
+                    unit: LimitUnit::Watts,
+                    profile_id: 809,
+                    stack_level: 0,
+                },
+            },
+        );
+        let id = r.sent_to_charger()[0][1].clone();
+        r.charger(json!([3, id, {"status": "Rejected"}]));
+        let _: Vec<_> = std::iter::from_fn(|| r.relay.poll_event()).collect();
+        assert!(
+            r.sent_upstream().is_empty(),
+            "{version:?}: a refused limit is not reported"
+        );
+    }
 }

@@ -2,7 +2,11 @@
 //! to a local list/cache"): the upstream's verdicts on idTags are remembered from its answers
 //! (1.6 Authorize / StartTransaction `idTagInfo`, 2.0.1 Authorize / TransactionEvent
 //! `idTokenInfo`, AuthorizationStatus of 1.6 §7.2 / 2.0.1 AuthorizationStatusEnumType) and
-//! applied to ocpp809's local answers per [`OfflineAuthorization`]. Pure.
+//! applied to ocpp809's local answers per [`OfflineAuthorization`]. Tags on the configured
+//! local list (`upstream.local_list`: service and operator cards) are accepted whatever the
+//! policy and the cache say, like OCPP's Local Authorization List (1.6 §3.5, 2.0.1 D01). Pure.
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
@@ -65,6 +69,7 @@ pub fn answer(
     state: &RelayState,
     version: Version,
     policy: OfflineAuthorization,
+    local_list: &BTreeSet<String>,
     action: &str,
     request: &Value,
     local: String,
@@ -83,6 +88,7 @@ pub fn answer(
     };
     let cached = state.auth.get(&tag).cloned();
     let status = match policy {
+        _ if local_list.contains(&tag) => "Accepted".to_owned(),
         OfflineAuthorization::Reject => "Invalid".to_owned(),
         OfflineAuthorization::Cache => cached.unwrap_or_else(|| "Invalid".to_owned()),
         OfflineAuthorization::Accept => cached.unwrap_or_else(|| "Accepted".to_owned()),
@@ -150,10 +156,54 @@ mod tests {
             &state,
             Version::V201,
             OfflineAuthorization::Accept,
+            &BTreeSet::new(),
             "TransactionEvent",
             &request,
             "[3,\"e1\",{}]".to_owned(),
         );
         assert_eq!(out, r#"[3,"e1",{"idTokenInfo":{"status":"Blocked"}}]"#);
+    }
+
+    #[test]
+    fn the_local_list_is_accepted_offline_whatever_the_policy_and_the_cache() {
+        let mut state = RelayState::default();
+        state.auth.insert("CARD".into(), "Blocked".into());
+        let list: BTreeSet<String> = ["SERVICE".to_owned(), "CARD".to_owned()].into();
+        for policy in [
+            OfflineAuthorization::Cache,
+            OfflineAuthorization::Accept,
+            OfflineAuthorization::Reject,
+        ] {
+            for tag in ["SERVICE", "CARD"] {
+                let out = answer(
+                    &state,
+                    Version::V16,
+                    policy,
+                    &list,
+                    "Authorize",
+                    &json!({"idTag": tag}),
+                    r#"[3,"a1",{"idTagInfo":{"status":"Invalid"}}]"#.to_owned(),
+                );
+                assert_eq!(
+                    out, r#"[3,"a1",{"idTagInfo":{"status":"Accepted"}}]"#,
+                    "{policy:?} {tag}"
+                );
+            }
+            let other = answer(
+                &state,
+                Version::V16,
+                policy,
+                &list,
+                "Authorize",
+                &json!({"idTag": "STRANGER"}),
+                r#"[3,"a1",{"idTagInfo":{"status":"Accepted"}}]"#.to_owned(),
+            );
+            let expected = if policy == OfflineAuthorization::Accept {
+                "Accepted"
+            } else {
+                "Invalid"
+            };
+            assert!(other.contains(expected), "{policy:?}: {other}");
+        }
     }
 }

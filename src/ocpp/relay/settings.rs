@@ -71,6 +71,7 @@ pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Option<Arc<Upstrea
             config::OfflineAuthorization::Accept => OfflineAuthorization::Accept,
             config::OfflineAuthorization::Reject => OfflineAuthorization::Reject,
         },
+        local_list: Arc::new(u.local_list.iter().cloned().collect()),
     };
     info!(url = %config::redact_url(&u.url), forward = ?u.forward, "OCPP local controller: chargers are relayed to the upstream CSMS");
     Some(Arc::new(UpstreamSettings::new(
