@@ -26,9 +26,6 @@ pub struct ImposedLimit {
     pub stack_level: u32,
 }
 
-/// Volts per phase for A ↔ kW, as the mapping engine converts (CONTRACT §3: 230 V × phases).
-const VOLTS: f64 = 230.0;
-
 /// What the power-authority policy knows about a charger when an upstream CALL arrives.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Authority {
@@ -47,14 +44,6 @@ impl Authority {
             phases,
             imposed: None,
         }
-    }
-
-    /// The imposed limit in kW (amperes at 230 V × phases).
-    pub fn imposed_kw(&self) -> Option<f64> {
-        self.imposed.map(|l| match l.unit {
-            LimitUnit::Watts => l.limit / 1000.0,
-            LimitUnit::Amperes => l.limit * VOLTS * f64::from(self.phases) / 1000.0,
-        })
     }
 
     /// Follows the commands ocpp809 sends to the charger (SetLimit / ClearLimit).
@@ -166,14 +155,16 @@ mod tests {
         };
         a.observe_command(&set);
         assert_eq!(a.imposed.map(|l| l.limit), Some(11000.0));
-        assert_eq!(a.imposed_kw(), Some(11.0));
         a.observe_command(&ChargerCommand::SetLimit {
             limit: 16.0,
             unit: LimitUnit::Amperes,
             profile_id: 809,
             stack_level: 9,
         });
-        assert!(a.imposed_kw().is_some_and(|kw| (kw - 11.04).abs() < 1e-9));
+        assert_eq!(
+            a.imposed.map(|l| (l.limit, l.unit)),
+            Some((16.0, LimitUnit::Amperes))
+        );
         a.observe_command(&ChargerCommand::ClearLimit { profile_id: 1 });
         assert!(a.imposed.is_some(), "another profile's clear leaves ours");
         a.observe_command(&ChargerCommand::ClearLimit { profile_id: 809 });
