@@ -20,6 +20,7 @@ pub mod observe;
 pub mod ocpp;
 pub mod password;
 pub mod runtime;
+pub mod spool;
 pub mod station;
 pub mod store;
 pub mod tls;

@@ -31,9 +31,9 @@ use tracing::{debug, info, warn};
 
 use super::outbox::{Outbox, Pushed};
 use super::settings::MqttSettings;
-use super::spool::Spool;
 use crate::health::Heartbeat;
 use crate::mapping::telemetry::Telemetry;
+use crate::spool::Spool;
 
 /// Messages handed to `rumqttc` and not yet acknowledged (below its in-flight limit).
 pub const WINDOW: usize = 64;

@@ -4,14 +4,13 @@
 //! `status` (`online`, and `offline` as last will and on shutdown).
 //!
 //! [`topics`] maps reports to topics and payloads, [`outbox`] is the sans-IO delivery state
-//! (ordering, acknowledgements, offline buffer), [`spool`] the offline buffer's on-disk part
+//! (ordering, acknowledgements, offline buffer), [`crate::spool`] the offline buffer's on-disk part
 //! (`{state_dir}/mqtt-spool/`), [`settings`] turns `[mqtt]` into connection
 //! options (TLS with rustls), and [`client`] is the tokio task driving `rumqttc`.
 
 pub mod client;
 pub mod outbox;
 pub mod settings;
-pub mod spool;
 pub mod topics;
 
 pub use client::{run, MqttStats};

@@ -31,8 +31,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use tracing::warn;
 
-use super::spool::Spool;
 use super::topics::Publication;
+use crate::spool::{Record, Spool};
 
 /// Stream messages kept in memory (connected, broker keeping up) before spooling to disk.
 pub const MEM_MESSAGES: usize = 2048;
@@ -156,7 +156,7 @@ impl Outbox {
         self.next_seq += 1;
         if self.spooling {
             if let Some(spool) = self.spool.as_mut() {
-                match spool.append(seq, &publication, false) {
+                match spool.append(seq, &Record::from(&publication), false) {
                     Ok(()) => self.spool_failing = false,
                     Err(error) => {
                         if !self.spool_failing {
@@ -199,7 +199,7 @@ impl Outbox {
             return;
         };
         for entry in &self.fifo {
-            if let Err(error) = spool.append(entry.seq, &entry.publication, true) {
+            if let Err(error) = spool.append(entry.seq, &Record::from(&entry.publication), true) {
                 warn!(%error, "MQTT spool unusable; the offline buffer stays in memory");
                 self.spool = None;
                 return;
@@ -297,7 +297,8 @@ impl Outbox {
             }
         }
         if self.unsent >= self.fifo.len() && self.spooling {
-            let (seq, publication) = self.spool.as_mut()?.read_next()?;
+            let (seq, record) = self.spool.as_mut()?.read_next()?;
+            let publication = Publication::from(record);
             self.mem_bytes += size(&publication);
             self.fifo.push_back(Entry { seq, publication });
         }

@@ -10,6 +10,7 @@
 //! The mapping is injective: a consumer can undo it with any percent-decoder.
 
 use crate::mapping::telemetry::Telemetry;
+use crate::spool::Record;
 
 /// Plain-text payloads of `{prefix}/{station}/status`.
 pub const ONLINE: &[u8] = b"online";
@@ -22,6 +23,26 @@ pub struct Publication {
     pub payload: Vec<u8>,
     /// Retained state snapshot (only the newest per topic matters).
     pub retain: bool,
+}
+
+impl From<&Publication> for Record {
+    fn from(publication: &Publication) -> Record {
+        Record {
+            label: publication.topic.clone(),
+            payload: publication.payload.clone(),
+            retain: publication.retain,
+        }
+    }
+}
+
+impl From<Record> for Publication {
+    fn from(record: Record) -> Publication {
+        Publication {
+            topic: record.label,
+            payload: record.payload,
+            retain: record.retain,
+        }
+    }
 }
 
 /// The topic names of one station: `{prefix}/{station}/…`.

@@ -1,7 +1,7 @@
 //! The durable side of a charger's relay, under `{state_dir}/upstream/{charger}/`:
 //!
 //! - `queue/`: the transaction messages waiting for the upstream, in the CRC-checked
-//!   append-only spool of the MQTT buffer ([`crate::mqtt::spool`]), one record per segment
+//!   append-only spool shared with the MQTT buffer ([`crate::spool`]), one record per segment
 //!   file so that a delivered message is deleted at once and never replayed twice after a
 //!   restart. Each append is fsynced before it returns: the charger gets its local
 //!   CALLRESULT only after its message is on disk.
@@ -18,19 +18,15 @@ use std::path::{Path, PathBuf};
 use tracing::warn;
 
 use super::state::{Journal, Queued, RelayState};
-use crate::mqtt::spool::Spool;
-use crate::mqtt::topics::Publication;
+use crate::spool::{Record, Spool, SpoolError};
 
-/// Marks a queue record (the spool's topic field).
-const RECORD_TOPIC: &str = "ocpp";
+/// Marks a queue record (the spool record's label).
+const RECORD_LABEL: &str = "ocpp";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("upstream queue {}: {source}", path.display())]
-    Spool {
-        path: PathBuf,
-        source: crate::mqtt::spool::SpoolError,
-    },
+    Spool { path: PathBuf, source: SpoolError },
 }
 
 /// A charger's queue and state on disk.
@@ -75,9 +71,9 @@ impl DiskJournal {
                 source,
             })?;
         let mut recovered = Recovered::default();
-        while let Some((seq, publication)) = spool.read_next() {
-            match serde_json::from_slice::<Queued>(&publication.payload) {
-                Ok(mut record) if publication.topic == RECORD_TOPIC => {
+        while let Some((seq, entry)) = spool.read_next() {
+            match serde_json::from_slice::<Queued>(&entry.payload) {
+                Ok(mut record) if entry.label == RECORD_LABEL => {
                     record.seq = seq;
                     recovered.queue.push(record);
                 }
@@ -112,16 +108,14 @@ impl Journal for DiskJournal {
     fn append(&mut self, record: &Queued) -> Result<u64, String> {
         let payload = serde_json::to_vec(record).map_err(|e| e.to_string())?;
         let seq = self.spool.next_seq();
-        let publication = Publication {
-            topic: RECORD_TOPIC.to_owned(),
+        let entry = Record {
+            label: RECORD_LABEL.to_owned(),
             payload,
             retain: false,
         };
         let spool = &mut self.spool;
         blocking(|| {
-            spool
-                .append(seq, &publication, true)
-                .map_err(|e| e.to_string())?;
+            spool.append(seq, &entry, true).map_err(|e| e.to_string())?;
             if let Some(file) = spool.sync_handle() {
                 file.sync_data().map_err(|e| format!("fsync: {e}"))?;
             }

@@ -1,18 +1,21 @@
-//! The on-disk part of the MQTT offline buffer: append-only segment files under
-//! `{state_dir}/mqtt-spool/`, written only while the broker is unreachable (or too slow), read
-//! back in order after the reconnection, deleted segment by segment once every message in them
-//! is done (acknowledged by the broker, or dropped as the oldest when the buffer is full).
+//! A durable FIFO of records on disk: append-only segment files in one directory, read back in
+//! order, deleted segment by segment once every record in them is done. Two users: the MQTT
+//! offline buffer (`{state_dir}/mqtt-spool/`, written only while the broker is unreachable or
+//! too slow; a record is a publication) and the OCPP relay's outage queue
+//! (`{state_dir}/upstream/{id}/queue/`, one record per segment; a record is a charger message
+//! waiting for the upstream CSMS). Log lines and errors name the directory, so an operator
+//! knows which one they are about.
 //!
-//! Plain `std::fs`, no tokio: the spool runs inside the MQTT task. Each append is one small
+//! Plain `std::fs`, no tokio: the spool runs inside its owner's task. Each append is one small
 //! `write` of one record to the page cache (no fsync), so it does not block for long; the
 //! periodic fsync (at most about once a second, see [`Spool::sync_handle`]) is done by the
 //! caller off the async worker (`spawn_blocking`), and a segment is fsynced once when it is
 //! full and when the spool is closed.
 //!
 //! Segment `{first_seq:020}.seg` holds records in increasing sequence order:
-//! `len: u32 LE | crc32(body): u32 LE | body`, body = `seq: u64 LE | flags: u8 | topic_len:
-//! u16 LE | topic | payload`. At [`Spool::open`] every segment is checked record by record; at
-//! the first record whose length, CRC, sequence or topic is wrong (a torn write after a crash,
+//! `len: u32 LE | crc32(body): u32 LE | body`, body = `seq: u64 LE | flags: u8 | label_len:
+//! u16 LE | label | payload`. At [`Spool::open`] every segment is checked record by record; at
+//! the first record whose length, CRC, sequence or label is wrong (a torn write after a crash,
 //! a corrupt sector) the file is truncated there with a warning, so garbage is never published.
 //! Records are never rewritten: a segment is only appended to (by this process, after it
 //! created it) and removed as a whole.
@@ -24,13 +27,20 @@ use std::path::{Path, PathBuf};
 
 use tracing::{debug, warn};
 
-use super::topics::Publication;
+/// One record: a label (the MQTT topic; the relay's record kind), the payload, and a flag
+/// (MQTT retain).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub label: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
 
 /// Size at which a segment is closed and a new one started.
 pub const SEGMENT_BYTES: u64 = 1024 * 1024;
 /// Record header: length and CRC.
 const HEADER: usize = 8;
-/// Body bytes before the topic: seq, flags, topic length.
+/// Body bytes before the label: seq, flags, label length.
 const BODY_FIXED: usize = 8 + 1 + 2;
 /// Largest body accepted when reading (the mirror never publishes more than 256 KiB).
 const MAX_BODY: usize = 1024 * 1024;
@@ -38,10 +48,10 @@ const EXTENSION: &str = "seg";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error("MQTT spool {}: {source}", path.display())]
+    #[error("spool {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    #[error("MQTT spool: topic of {0} bytes is too long for a record")]
-    TopicTooLong(usize),
+    #[error("spool: label of {0} bytes is too long for a record")]
+    LabelTooLong(usize),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
@@ -80,19 +90,19 @@ pub fn crc32(data: &[u8]) -> u32 {
 }
 
 /// One record, encoded.
-fn encode(seq: u64, publication: &Publication) -> Result<Vec<u8>, SpoolError> {
-    let topic = publication.topic.as_bytes();
-    let topic_len =
-        u16::try_from(topic.len()).map_err(|_| SpoolError::TopicTooLong(topic.len()))?;
-    let body_len = BODY_FIXED + topic.len() + publication.payload.len();
+fn encode(seq: u64, entry: &Record) -> Result<Vec<u8>, SpoolError> {
+    let label = entry.label.as_bytes();
+    let label_len =
+        u16::try_from(label.len()).map_err(|_| SpoolError::LabelTooLong(label.len()))?;
+    let body_len = BODY_FIXED + label.len() + entry.payload.len();
     let mut record = Vec::with_capacity(HEADER + body_len);
     record.extend_from_slice(&(body_len as u32).to_le_bytes());
     record.extend_from_slice(&[0; 4]);
     record.extend_from_slice(&seq.to_le_bytes());
-    record.push(u8::from(publication.retain));
-    record.extend_from_slice(&topic_len.to_le_bytes());
-    record.extend_from_slice(topic);
-    record.extend_from_slice(&publication.payload);
+    record.push(u8::from(entry.retain));
+    record.extend_from_slice(&label_len.to_le_bytes());
+    record.extend_from_slice(label);
+    record.extend_from_slice(&entry.payload);
     let crc = crc32(&record[HEADER..]);
     record[4..8].copy_from_slice(&crc.to_le_bytes());
     Ok(record)
@@ -106,7 +116,7 @@ enum Bad {
     Torn,
     Length(u32),
     Crc,
-    Topic,
+    Label,
 }
 
 impl std::fmt::Display for Bad {
@@ -116,7 +126,7 @@ impl std::fmt::Display for Bad {
             Bad::Torn => f.write_str("incomplete record (torn write)"),
             Bad::Length(n) => write!(f, "implausible record length {n}"),
             Bad::Crc => f.write_str("CRC mismatch"),
-            Bad::Topic => f.write_str("malformed topic"),
+            Bad::Label => f.write_str("malformed label"),
         }
     }
 }
@@ -136,8 +146,8 @@ fn fill(reader: &mut impl Read, buf: &mut [u8]) -> Result<bool, Bad> {
     Ok(true)
 }
 
-/// Reads one record: `(seq, publication, record bytes)`, `None` at the end of the file.
-fn decode(reader: &mut impl Read) -> Result<Option<(u64, Publication, u64)>, Bad> {
+/// Reads one record: `(seq, entry, record bytes)`, `None` at the end of the file.
+fn decode(reader: &mut impl Read) -> Result<Option<(u64, Record, u64)>, Bad> {
     let mut header = [0u8; HEADER];
     if !fill(reader, &mut header)? {
         return Ok(None);
@@ -159,19 +169,19 @@ fn decode(reader: &mut impl Read) -> Result<Option<(u64, Publication, u64)>, Bad
     seq.copy_from_slice(&body[..8]);
     let seq = u64::from_le_bytes(seq);
     let retain = body[8] & 1 != 0;
-    let topic_len = usize::from(u16::from_le_bytes([body[9], body[10]]));
+    let label_len = usize::from(u16::from_le_bytes([body[9], body[10]]));
     let rest = &body[BODY_FIXED..];
-    if topic_len > rest.len() {
-        return Err(Bad::Topic);
+    if label_len > rest.len() {
+        return Err(Bad::Label);
     }
-    let topic = std::str::from_utf8(&rest[..topic_len])
-        .map_err(|_| Bad::Topic)?
+    let label = std::str::from_utf8(&rest[..label_len])
+        .map_err(|_| Bad::Label)?
         .to_owned();
-    let payload = rest[topic_len..].to_vec();
+    let payload = rest[label_len..].to_vec();
     Ok(Some((
         seq,
-        Publication {
-            topic,
+        Record {
+            label,
             payload,
             retain,
         },
@@ -319,7 +329,7 @@ impl Spool {
                 offset,
                 records,
                 %reason,
-                "MQTT spool segment damaged (e.g. by a crash); truncated after the last good record"
+                "spool segment damaged (e.g. by a crash); truncated after the last good record"
             );
             let file = OpenOptions::new()
                 .write(true)
@@ -349,10 +359,10 @@ impl Spool {
     pub fn append(
         &mut self,
         seq: u64,
-        publication: &Publication,
+        entry: &Record,
         already_read: bool,
     ) -> Result<(), SpoolError> {
-        let record = encode(seq, publication)?;
+        let record = encode(seq, entry)?;
         let roll = match self.segments.back() {
             Some(last) => self.writer.is_none() || last.bytes >= self.segment_bytes,
             None => true,
@@ -402,7 +412,7 @@ impl Spool {
         if let Ok(dir) = File::open(&self.dir) {
             let _ = dir.sync_all();
         }
-        debug!(segment = %path.display(), "MQTT spool segment started");
+        debug!(segment = %path.display(), "spool segment started");
         self.segments.push_back(Segment {
             first_seq: seq,
             last_seq: seq,
@@ -420,7 +430,7 @@ impl Spool {
     fn close_writer(&mut self) {
         if let Some(writer) = self.writer.take() {
             if let Err(error) = writer.sync_data() {
-                warn!(%error, "MQTT spool: fsync failed");
+                warn!(%error, "spool: fsync failed");
             }
             self.dirty = false;
         }
@@ -429,7 +439,7 @@ impl Spool {
     /// The next record not yet read, in order. A record that cannot be read back (the file
     /// changed under us) loses the rest of its segment, with a warning; they count in
     /// [`lost`](Self::lost).
-    pub fn read_next(&mut self) -> Option<(u64, Publication)> {
+    pub fn read_next(&mut self) -> Option<(u64, Record)> {
         loop {
             let index = self.segments.iter().position(|s| s.read < s.records)?;
             let first = self.segments[index].first_seq;
@@ -452,12 +462,12 @@ impl Spool {
                 None => continue,
             };
             match result {
-                Ok(Some((seq, publication, len))) => {
+                Ok(Some((seq, entry, len))) => {
                     let segment = &mut self.segments[index];
                     segment.read += 1;
                     segment.read_offset += len;
                     self.unread -= 1;
-                    return Some((seq, publication));
+                    return Some((seq, entry));
                 }
                 Ok(None) => self.lose_rest(index, "unexpected end of segment"),
                 Err(error) => self.lose_rest(index, &error.to_string()),
@@ -475,7 +485,7 @@ impl Spool {
             segment = %segment.path.display(),
             lost,
             %reason,
-            "MQTT spool record unreadable; the rest of the segment is skipped"
+            "spool record unreadable; the rest of the segment is skipped"
         );
         segment.read = segment.records;
         segment.done += lost;
@@ -519,9 +529,9 @@ impl Spool {
             self.reader = None;
         }
         if let Err(error) = fs::remove_file(&segment.path) {
-            warn!(segment = %segment.path.display(), %error, "MQTT spool: cannot delete a finished segment");
+            warn!(segment = %segment.path.display(), %error, "spool: cannot delete a finished segment");
         } else {
-            debug!(segment = %segment.path.display(), "MQTT spool segment delivered; deleted");
+            debug!(segment = %segment.path.display(), "spool segment delivered; deleted");
         }
         self.segments.remove(index);
     }
@@ -606,9 +616,9 @@ mod tests {
         }
     }
 
-    fn msg(n: u64) -> Publication {
-        Publication {
-            topic: "p/s/chargers/CP1/meter".into(),
+    fn msg(n: u64) -> Record {
+        Record {
+            label: "p/s/chargers/CP1/meter".into(),
             payload: format!("{{\"value\":{n}}}").into_bytes(),
             retain: false,
         }
@@ -648,8 +658,8 @@ mod tests {
         assert_eq!((spool.len(), spool.unread()), (100, 100));
         assert_eq!(read_all(&mut spool), (0..100).collect::<Vec<_>>());
         assert_eq!((spool.len(), spool.unread()), (100, 0));
-        let retained = Publication {
-            topic: "t".into(),
+        let retained = Record {
+            label: "t".into(),
             payload: vec![0, 255, 10],
             retain: true,
         };
@@ -673,7 +683,7 @@ mod tests {
         spool.done(1);
         assert_eq!(spool.segments(), segments);
         spool.done(0);
-        let first_len = 300 / (HEADER + BODY_FIXED + msg(0).topic.len() + msg(0).payload.len()) + 1;
+        let first_len = 300 / (HEADER + BODY_FIXED + msg(0).label.len() + msg(0).payload.len()) + 1;
         for n in 2..first_len as u64 {
             spool.done(n);
         }
