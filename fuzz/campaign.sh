@@ -6,14 +6,14 @@
 # fraction of the disk space; a panic still names its file and line).
 # Logs go to fuzz/target/campaign/<target>.log (ignored by git). See docs/fuzzing.md.
 #
-#   fuzz/campaign.sh                       # all six targets, 10 minutes each
+#   fuzz/campaign.sh                       # all seven targets, 10 minutes each
 #   SECONDS_PER_TARGET=60 fuzz/campaign.sh ocpp_frame
 #   NO_BUILD=1 fuzz/campaign.sh            # run the binaries already built (cargo fuzz build
 #                                          # -O -a -s none), even if the sources changed since
 set -u
 cd "$(dirname "$0")"
 secs=${SECONDS_PER_TARGET:-600}
-targets=${*:-"apdu_decode asdu_decode ft12_decode ocpp_frame ocpp_sanitize config_parse"}
+targets=${*:-"apdu_decode asdu_decode ft12_decode ocpp_frame ocpp_sanitize config_parse relay_frames"}
 mkdir -p target/campaign
 for t in $targets; do
     mkdir -p "corpus/$t"

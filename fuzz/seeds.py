@@ -18,10 +18,14 @@ Sources (see docs/fuzzing.md):
                 (value, or value NUL unit, as the target splits them), timestamps
   config_parse  src/default_config.toml, the ```toml blocks of docs/*.md, the TOML raw
                 strings of tests/config.rs
+  relay_frames  relay scripts (charger/upstream frames, upstream up/down, time, limits) of a
+                live session, an outage with replay and a 2.0.1 transaction, plus every
+                ocpp_frame seed sent from both sides
 Each seed is one file named by the SHA-1 of its content (like libFuzzer's corpus files).
 """
 
 import hashlib
+import json
 import re
 import shutil
 import sys
@@ -245,6 +249,41 @@ def config_seeds():
     return [s.encode() for s in out]
 
 
+def relay_seeds(frames):
+    """Scripts for relay_frames: version byte, then lines c/u/U/D/t/l/x (see the target)."""
+    j = lambda v: json.dumps(v, separators=(",", ":"))
+    boot16 = j([2, "b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}])
+    start16 = j([2, "s1", "StartTransaction", {"connectorId": 1, "idTag": "TAG", "meterStart": 0,
+                                               "timestamp": "2026-01-01T00:00:00Z"}])
+    meter16 = j([2, "m1", "MeterValues", {"connectorId": 1, "transactionId": 1, "meterValue": [
+        {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [
+            {"value": "14.4kW", "measurand": "Power.Active.Import"}]}]}])
+    stop16 = j([2, "e1", "StopTransaction", {"transactionId": 1, "meterStop": 5,
+                                             "timestamp": "2026-01-01T00:10:00Z"}])
+    profile16 = j([2, "u1", "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
+        "chargingProfileId": 7, "stackLevel": 1, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute", "chargingSchedule": {"chargingRateUnit": "W",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 22000.0}]}}}])
+    event201 = j([2, "t1", "TransactionEvent", {"eventType": "Started", "timestamp":
+        "2026-01-01T00:00:00Z", "triggerReason": "Authorized", "seqNo": 0,
+        "transactionInfo": {"transactionId": "T1"}, "idToken": {"idToken": "TAG", "type": "ISO14443"}}])
+    clear201 = j([2, "u2", "ClearChargingProfile", {"chargingProfileId": 809}])
+    scripts = [
+        (0, ["U", "c" + boot16, "u[3,\"b1\",{\"status\":\"Accepted\",\"currentTime\":\"2026-01-01T00:00:00Z\",\"interval\":60}]",
+             "c" + start16, "u[3,\"s1\",{\"transactionId\":9001,\"idTagInfo\":{\"status\":\"Accepted\"}}]",
+             "l11", "u" + profile16, "c[3,\"u1\",{\"status\":\"Accepted\"}]", "c" + meter16, "t", "t", "t"]),
+        (0, ["c" + boot16, "c" + start16, "c" + meter16, "c" + stop16, "U", "u[3,\"ocpp809-r1\",{}]",
+             "u[3,\"s1\",{\"transactionId\":42}]", "D", "U", "t", "x"]),
+        (1, ["U", "c" + event201, "t", "t", "t", "D", "c" + event201, "U", "u" + clear201, "l7.5"]),
+    ]
+    out = [bytes([v]) + "\n".join(lines).encode() for v, lines in scripts]
+    # Every framing seed once from each side.
+    for f in frames[:40]:
+        out.append(b"\x00U\nc" + f + b"\nu" + f + b"\nt")
+        out.append(b"\x01U\nu" + f + b"\nc" + f + b"\nD\nt")
+    return out
+
+
 def write(target, seeds):
     d = OUT / target
     if d.exists():
@@ -270,6 +309,7 @@ def main():
         "apdu_decode": write("apdu_decode", apdu_seeds(asdus)),
         "ft12_decode": write("ft12_decode", ft12_seeds(asdus)),
         "ocpp_frame": write("ocpp_frame", ocpp_frame_seeds()),
+        "relay_frames": write("relay_frames", relay_seeds(ocpp_frame_seeds())),
         "ocpp_sanitize": write("ocpp_sanitize", sanitize_seeds()),
         "config_parse": write("config_parse", config_seeds()),
     }

@@ -764,3 +764,68 @@ fn an_accepted_limit_of_ours_is_reported_upstream_and_a_refused_one_is_not() {
         );
     }
 }
+
+/// One step of a relay's life: a frame from either side (JSON-ish or garbage), the
+/// upstream coming or going, or time passing.
+#[derive(Clone, Debug)]
+enum Step {
+    Charger(String),
+    Upstream(String),
+    Up,
+    Down,
+    Tick,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let frame = prop_oneof![
+        Just(r#"[2,"s1","StartTransaction",{"connectorId":1,"idTag":"T","meterStart":0,"timestamp":"2026-01-01T00:00:00Z"}]"#.to_owned()),
+        Just(r#"[2,"m1","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"2026-01-01T00:00:00Z","sampledValue":[{"value":"14.4kW"}]}]}]"#.to_owned()),
+        Just(r#"[3,"s1",{"transactionId":9,"idTagInfo":{"status":"Accepted"}}]"#.to_owned()),
+        Just(r#"[2,"u1","ClearChargingProfile",{"id":809}]"#.to_owned()),
+        Just(r#"[4,"u1","GenericError","",{}]"#.to_owned()),
+        "\\[[0-9],\"[a-z0-9-]{0,6}\",[^\\]]{0,40}\\]",
+        ".{0,60}",
+    ];
+    prop_oneof![
+        frame.clone().prop_map(Step::Charger),
+        frame.prop_map(Step::Upstream),
+        Just(Step::Up),
+        Just(Step::Down),
+        Just(Step::Tick),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever both sides send, with the upstream coming and going, the relay never panics
+    /// and emits only well-formed OCPP-J frames (the `relay_frames` fuzz target hunts longer).
+    #[test]
+    fn any_conversation_is_relayed_without_panics_or_malformed_frames(
+        version in proptest::prop_oneof![proptest::strategy::Just(Version::V16), proptest::strategy::Just(Version::V201)],
+        steps in proptest::collection::vec(step(), 0..40),
+    ) {
+        let mut r = Rig::new(version, config());
+        for s in steps {
+            match s {
+                Step::Charger(text) => {
+                    let mut next = 1;
+                    let mut alloc = || { next += 1; next };
+                    r.relay.handle_text(r.now, Utc::now(), &text, &mut alloc);
+                }
+                Step::Upstream(text) => r.relay.handle_upstream(r.now, UpstreamEvent::Text(text)),
+                Step::Up => r.up(),
+                Step::Down => r.down(),
+                Step::Tick => {
+                    r.now += Duration::from_secs(3);
+                    r.relay.handle_timeout(r.now);
+                }
+            }
+            while r.relay.poll_event().is_some() {}
+            let mut out: Vec<String> = std::iter::from_fn(|| r.relay.poll_outgoing()).collect();
+            out.extend(std::iter::from_fn(|| r.relay.poll_upstream()));
+            for frame in out {
+                proptest::prop_assert!(framing::parse(&frame, version).is_ok(), "malformed: {}", frame);
+            }
+        }
+    }
+}
