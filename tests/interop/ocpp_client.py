@@ -143,15 +143,17 @@ class Sim201(_Sim, ocpp.v201.ChargePoint):
 @contextlib.asynccontextmanager
 async def charger(url: str, cp_id: str, version: str,
                   offer: Optional[Sequence[str]] = None,
-                  response_timeout: float = 10.0, ssl=None) -> AsyncIterator[_Sim]:
-    """A library charge point connected to ``url`` with subprotocol ``version``.
+                  response_timeout: float = 10.0, ssl=None,
+                  classes: Optional[dict] = None) -> AsyncIterator[_Sim]:
+    """A library charge point connected to ``url`` with subprotocol ``version``; ``classes``
+    maps a version to the ChargePoint class to use instead of ``Sim16`` / ``Sim201``.
 
     ``cp.task`` is the receive loop; it ends (with ConnectionClosed) when the server closes.
     """
     ws = await open_ws(url, offer or [version], ssl=ssl)
     assert ws.subprotocol == version, \
         f"server chose {ws.subprotocol!r}, expected {version!r} (offered {offer or [version]})"
-    cls = Sim16 if version == V16 else Sim201
+    cls = (classes or {V16: Sim16, V201: Sim201})[version]
     cp = cls(cp_id, ws, response_timeout=response_timeout)
     cp.ws = ws
     cp.task = asyncio.create_task(cp.start(), name=f"charger {cp_id}")

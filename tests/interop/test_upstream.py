@@ -20,7 +20,7 @@ import ssl
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any, Optional
 
 import ocpp.v16
 import ocpp.v16.call as c16
@@ -37,8 +37,9 @@ import sim_charger
 from conftest import CHARGERS
 from daemon import LOOPBACK, free_port
 from test_observe import metrics
+import ocpp_client
 from ocpp_client import (CALL, CALLRESULT, V16, V201, RawCharger, _Sim, boot, now_iso,
-                         open_ws, run_async)
+                         run_async)
 
 CP1, CP2 = CHARGERS[0]["id"], CHARGERS[1]["id"]
 CP1_C1_POWER = CHARGERS[0]["ioa_base"] + 13        # connector 1 active power, kW
@@ -193,7 +194,11 @@ class Upstream:
 # ---------------------------------------------------------------------------
 
 class _Sent:
-    sent: list
+    """Records every frame the charger sends (parsed) in ``sent``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sent: list = []
 
     async def _send(self, message):
         self.sent.append(json.loads(message))
@@ -208,22 +213,11 @@ class Charger201(_Sent, _Sim, sim_charger.Sim201):
     version = V201
 
 
-@contextlib.asynccontextmanager
-async def charger(url: str, cp_id: str, version: str) -> AsyncIterator[_Sim]:
-    ws = await open_ws(url, [version])
-    assert ws.subprotocol == version
-    cls = Charger16 if version == V16 else Charger201
-    cp = cls(cp_id, ws, response_timeout=15)
-    cp.ws, cp.sent = ws, []
-    cp.task = asyncio.create_task(cp.start())
-    try:
-        yield cp
-    finally:
-        cp.task.cancel()
-        with contextlib.suppress(BaseException):
-            await cp.task
-        with contextlib.suppress(Exception):
-            await ws.close()
+def charger(url: str, cp_id: str, version: str, classes: Optional[dict] = None):
+    """``ocpp_client.charger`` with chargers that answer commands (sim_charger) and record
+    what they send."""
+    return ocpp_client.charger(url, cp_id, version, response_timeout=15,
+                               classes=classes or {V16: Charger16, V201: Charger201})
 
 
 def relayed(upstream: Upstream, **upstream_cfg) -> dict:
@@ -707,9 +701,12 @@ async def test_an_upstream_with_an_untrusted_certificate_is_not_used(make_daemon
 # ---------------------------------------------------------------------------
 
 class _Inbox:
-    """Records every CALL the charger receives (action, payload) before handling it."""
+    """Records every CALL the charger receives (action, payload) in ``inbox`` before
+    handling it."""
 
-    inbox: list
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.inbox: list = []
 
     async def _handle_call(self, msg):
         self.inbox.append((msg.action, msg.payload))
@@ -742,11 +739,7 @@ async def test_upstream_profiles_are_clipped_to_the_grid_limit_and_our_profile_i
         d = await in_thread(lambda: make_daemon(site={"limit_kw": 11.0},
                                                 extra=relayed(upstream)))
         await in_thread(d.wait_ocpp_listening)
-        ws = await open_ws(d.ocpp_url(CP1), [V16])
-        cp = InboxCharger16(CP1, ws, response_timeout=15)
-        cp.ws, cp.sent, cp.inbox = ws, [], []
-        task = asyncio.create_task(cp.start())
-        try:
+        async with charger(d.ocpp_url(CP1), CP1, V16, classes={V16: InboxCharger16}) as cp:
             csms = await upstream.wait_connected(CP1)
             await boot(cp)
             await cp.req(c16.StatusNotification(connector_id=1, error_code="NoError",
@@ -766,6 +759,7 @@ async def test_upstream_profiles_are_clipped_to_the_grid_limit_and_our_profile_i
             theirs = await wait_inbox(cp, lambda a, p: a == "SetChargingProfile" and
                                       p["csChargingProfiles"]["chargingProfileId"] == 7)
             assert schedule_limit16(theirs) == pytest.approx(11000.0)
+
             def notices(message_id):
                 return [f for f in upstream.calls(CP1, "DataTransfer")
                         if f[3].get("vendorId") == "org.ocpp809"
@@ -777,9 +771,9 @@ async def test_upstream_profiles_are_clipped_to_the_grid_limit_and_our_profile_i
             changed = notices("ChargingLimitChanged")
             assert len(changed) == 1, upstream.frames[-8:]
             assert json.loads(changed[0][3]["data"])["limit"] == {"value": 11000.0, "unit": "W"}
-            notices = notices("ChargingLimitClipped")
-            assert len(notices) == 1, upstream.frames[-8:]
-            data = json.loads(notices[0][3]["data"])  # the JSON text of docs/upstream.md
+            clipped = notices("ChargingLimitClipped")
+            assert len(clipped) == 1, upstream.frames[-8:]
+            data = json.loads(clipped[0][3]["data"])  # the JSON text of docs/upstream.md
             assert data["limit"] == {"value": 11000.0, "unit": "W"}
             assert data["chargingProfileId"] == 7 and data["connectorId"] == 1
             assert data["periods"] == [{"startPeriod": 0, "unit": "W", "requested": 22000.0,
@@ -791,12 +785,6 @@ async def test_upstream_profiles_are_clipped_to_the_grid_limit_and_our_profile_i
             assert cleared.status == "Unknown"
             await asyncio.sleep(0.5)
             assert not [a for a, _ in cp.inbox[before:] if a == "ClearChargingProfile"]
-        finally:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-            with contextlib.suppress(Exception):
-                await ws.close()
     finally:
         await upstream.stop()
 
