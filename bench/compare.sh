@@ -182,11 +182,7 @@ state_dir = "$dir/state"
 [iec104]
 listen = "127.0.0.1:$iec_port"
 
-[ocpp]
-max_connections_per_ip = 0   # every simulated charger dials from 127.0.0.1
-max_messages_per_s = 0       # measure the daemon, not the per-charger rate limit
-listen = "127.0.0.1:$port"
-accept_unknown = false
+$(ocpp_load_table "$port" false)
 
 [mqtt]
 enabled = false

@@ -48,11 +48,7 @@ state_dir = "$WORK/state"
 [iec104]
 listen = "127.0.0.1:$IEC_PORT"
 
-[ocpp]
-max_connections_per_ip = 0   # every simulated charger dials from 127.0.0.1
-max_messages_per_s = 0       # measure the daemon, not the per-charger rate limit
-listen = "127.0.0.1:$OCPP_PORT"
-accept_unknown = false
+$(ocpp_load_table "$OCPP_PORT" false)
 
 [mqtt]
 enabled = false
@@ -148,21 +144,4 @@ REPORT="$WORK/report.md"
 
 cat "$REPORT"
 
-if [ -z "${NO_WRITE:-}" ]; then
-    python3 - "$BENCHMARKS_MD" "$REPORT" <<'EOF'
-import sys
-path, report = sys.argv[1], open(sys.argv[2]).read()
-begin = "<!-- e2e-bench:begin (written by bench/e2e.sh; edits inside are overwritten) -->"
-end = "<!-- e2e-bench:end -->"
-text = open(path).read()
-block = begin + "\n" + report.rstrip("\n") + "\n" + end
-i = text.find("<!-- e2e-bench:begin")
-j = text.find(end)
-if i >= 0 and j > i:
-    text = text[:i] + block + text[j + len(end):]
-else:
-    text = text.rstrip("\n") + "\n\n" + block + "\n"
-open(path, "w").write(text)
-EOF
-    say "wrote $BENCHMARKS_MD"
-fi
+write_report_block e2e-bench "$REPORT"

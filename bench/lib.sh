@@ -7,6 +7,10 @@
 #   wait_port PORT [PID]    until something listens on PORT (gives up early if PID died);
 #                           WAIT_PORT_TRIES × 50 ms (default 200: 10 s)
 #   cpu_ticks PID, $HZ      utime + stime of a process in clock ticks, ticks per second
+#   ocpp_load_table PORT ACCEPT_UNKNOWN
+#                           the daemon's [ocpp] table for a load generator on 127.0.0.1
+#   write_report_block TAG FILE
+#                           FILE between the TAG markers of $BENCHMARKS_MD (unless NO_WRITE)
 
 PIDS=()
 cleanup() {
@@ -44,3 +48,37 @@ wait_port() {
 # Fields 14 and 15 of /proc/PID/stat; the command name in field 2 of our processes has no spaces.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 HZ="$(getconf CLK_TCK)"
+
+# Every simulated charger dials from 127.0.0.1 and sends as fast as it is answered: no
+# per-address cap and no per-charger rate limit, so the figures are the daemon's.
+ocpp_load_table() {
+    cat <<EOF
+[ocpp]
+max_connections_per_ip = 0   # every simulated charger dials from 127.0.0.1
+max_messages_per_s = 0       # measure the daemon, not the per-charger rate limit
+listen = "127.0.0.1:$1"
+accept_unknown = $2
+EOF
+}
+
+# Replaces what stands between "<!-- TAG:begin" and "<!-- TAG:end -->" in $BENCHMARKS_MD by
+# FILE (appends the block the first time); TAG is NAME-bench, written by bench/NAME.sh.
+write_report_block() {
+    [ -n "${NO_WRITE:-}" ] && return 0
+    python3 - "$BENCHMARKS_MD" "$2" "$1" <<'EOF'
+import sys
+path, report, tag = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
+begin = f"<!-- {tag}:begin (written by bench/{tag.split('-')[0]}.sh; edits inside are overwritten) -->"
+end = f"<!-- {tag}:end -->"
+text = open(path).read()
+block = begin + "\n" + report.rstrip("\n") + "\n" + end
+i = text.find(f"<!-- {tag}:begin")
+j = text.find(end)
+if i >= 0 and j > i:
+    text = text[:i] + block + text[j + len(end):]
+else:
+    text = text.rstrip("\n") + "\n\n" + block + "\n"
+open(path, "w").write(text)
+EOF
+    say "wrote $BENCHMARKS_MD"
+}

@@ -65,11 +65,7 @@ state_dir = "$dir/state"
 [iec104]
 listen = "127.0.0.1:$iec_port"
 
-[ocpp]
-max_connections_per_ip = 0   # every simulated charger dials from 127.0.0.1
-max_messages_per_s = 0       # measure the daemon, not the per-charger rate limit
-listen = "127.0.0.1:$port"
-accept_unknown = true
+$(ocpp_load_table "$port" true)
 
 [mqtt]
 enabled = false
@@ -227,21 +223,4 @@ REPORT="$WORK/report.md"
 
 cat "$REPORT"
 
-if [ -z "${NO_WRITE:-}" ]; then
-    python3 - "$BENCHMARKS_MD" "$REPORT" <<'EOF'
-import sys
-path, report = sys.argv[1], open(sys.argv[2]).read()
-begin = "<!-- ocpp-bench:begin (written by bench/ocpp.sh; edits inside are overwritten) -->"
-end = "<!-- ocpp-bench:end -->"
-text = open(path).read()
-block = begin + "\n" + report.rstrip("\n") + "\n" + end
-i = text.find("<!-- ocpp-bench:begin")
-j = text.find(end)
-if i >= 0 and j > i:
-    text = text[:i] + block + text[j + len(end):]
-else:
-    text = text.rstrip("\n") + "\n\n" + block + "\n"
-open(path, "w").write(text)
-EOF
-    say "wrote $BENCHMARKS_MD"
-fi
+write_report_block ocpp-bench "$REPORT"

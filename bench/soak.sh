@@ -68,11 +68,7 @@ state_dir = "$WORK/state"
 [iec104]
 listen = "127.0.0.1:$IEC_PORT"
 
-[ocpp]
-max_connections_per_ip = 0   # every simulated charger dials from 127.0.0.1
-max_messages_per_s = 0       # measure the daemon, not the per-charger rate limit
-listen = "127.0.0.1:$OCPP_PORT"
-accept_unknown = false
+$(ocpp_load_table "$OCPP_PORT" false)
 
 [mqtt]
 enabled = true
@@ -168,22 +164,5 @@ REPORT="$WORK/report.md"
 } >"$REPORT"
 cat "$REPORT"
 
-if [ -z "${NO_WRITE:-}" ]; then
-    python3 - "$BENCHMARKS_MD" "$REPORT" soak-bench <<'EOF'
-import sys
-path, report, tag = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
-begin = f"<!-- {tag}:begin (written by bench/{tag.split('-')[0]}.sh; edits inside are overwritten) -->"
-end = f"<!-- {tag}:end -->"
-text = open(path).read()
-block = begin + "\n" + report.rstrip("\n") + "\n" + end
-i = text.find(f"<!-- {tag}:begin")
-j = text.find(end)
-if i >= 0 and j > i:
-    text = text[:i] + block + text[j + len(end):]
-else:
-    text = text.rstrip("\n") + "\n\n" + block + "\n"
-open(path, "w").write(text)
-EOF
-    say "wrote $BENCHMARKS_MD"
-fi
+write_report_block soak-bench "$REPORT"
 [ "$rc" = 0 ] && [ "$DAEMON_RC" = 0 ]
