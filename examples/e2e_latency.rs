@@ -17,6 +17,11 @@
 //!     --iec104 127.0.0.1:2404 --chargers 1000 --warmup 5 --seconds 20
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::Ws;
+
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -28,13 +33,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use ocpp809::asdu::{Asdu, AsduParams, Value as IoValue};
 use ocpp809::iec104::apci::{self, Apdu, UFunction, SEQ_MODULUS};
@@ -166,18 +166,12 @@ async fn run(args: Args) -> Result<()> {
         tasks.push(tokio::spawn(charger.run(gate, up, start)));
     }
     drop(up_tx);
-    let deadline = tokio::time::sleep(Duration::from_secs_f64(args.connect_timeout));
-    tokio::pin!(deadline);
-    let mut reported = 0;
-    while reported < args.chargers {
-        tokio::select! {
-            got = up_rx.recv() => match got {
-                Some(()) => reported += 1,
-                None => break,
-            },
-            () = &mut deadline => break,
-        }
-    }
+    common::await_reports(
+        &mut up_rx,
+        args.chargers,
+        Duration::from_secs_f64(args.connect_timeout),
+    )
+    .await;
     let connect_s = connect_started.elapsed().as_secs_f64();
     let established = counters.established.load(Ordering::Relaxed);
     eprintln!("e2e_latency: {established} sessions up in {connect_s:.2} s");
@@ -209,13 +203,7 @@ async fn run(args: Args) -> Result<()> {
     };
     let mut latencies = stats.latencies_us;
     latencies.sort_unstable();
-    let pct = |p: f64| -> Value {
-        if latencies.is_empty() {
-            return Value::Null;
-        }
-        let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        json!((f64::from(latencies[idx]) / 10.0).round() / 100.0)
-    };
+    let pct = |p: f64| common::percentile_ms(&latencies, p);
     let mean = if latencies.is_empty() {
         Value::Null
     } else {
@@ -366,8 +354,6 @@ fn master(
     Ok(stats)
 }
 
-type Ws = WebSocketStream<TcpStream>;
-
 struct Charger {
     index: usize,
     chargers: usize,
@@ -403,34 +389,15 @@ impl Charger {
     }
 
     async fn connect(&self) -> Option<Ws> {
-        let attempt = async {
-            let stream = TcpStream::connect(&self.addr).await?;
-            stream.set_nodelay(true)?;
-            let mut request = self.url.as_str().into_client_request()?;
-            request.headers_mut().insert(
-                "Sec-WebSocket-Protocol",
-                HeaderValue::from_static("ocpp1.6"),
-            );
-            let config = WebSocketConfig::default()
-                .read_buffer_size(4096)
-                .write_buffer_size(4096);
-            let (ws, _) =
-                tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
-            anyhow::Ok(ws)
-        };
-        let mut ws = match tokio::time::timeout(Duration::from_secs(15), attempt).await {
-            Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => {
-                if self.counters.connect_errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                    eprintln!("e2e_latency: {}: connect: {e}", self.url);
-                }
-                return None;
-            }
-            Err(_) => {
-                self.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-        };
+        let mut ws = common::connect_charger(
+            &self.addr,
+            &self.url,
+            "ocpp1.6",
+            Duration::from_secs(15),
+            &self.counters.connect_errors,
+            "e2e_latency",
+        )
+        .await?;
         let boot = json!({"chargePointVendor": "E2E", "chargePointModel": "e2e_latency"});
         if !self.call(&mut ws, "boot", "BootNotification", boot).await {
             self.counters.connect_errors.fetch_add(1, Ordering::Relaxed);

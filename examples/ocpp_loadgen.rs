@@ -12,6 +12,11 @@
 //!     --chargers 100 --rate 0 --seconds 10 --version 1.6
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::Ws;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,13 +24,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 /// Time allowed for one CALL to be answered before it counts as a timeout.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,8 +87,6 @@ struct Counters {
     server_calls: AtomicU64,
 }
 
-type Ws = WebSocketStream<TcpStream>;
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -139,18 +137,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     drop(up_tx);
 
     // Connection phase: until every charger reported (up or failed) or the timeout.
-    let deadline = tokio::time::sleep(Duration::from_secs_f64(args.connect_timeout));
-    tokio::pin!(deadline);
-    let mut reported = 0;
-    while reported < args.chargers {
-        tokio::select! {
-            got = up_rx.recv() => match got {
-                Some(()) => reported += 1,
-                None => break,
-            },
-            () = &mut deadline => break,
-        }
-    }
+    common::await_reports(
+        &mut up_rx,
+        args.chargers,
+        Duration::from_secs_f64(args.connect_timeout),
+    )
+    .await;
     let connect_s = connect_started.elapsed().as_secs_f64();
     let established = counters.established.load(Ordering::Relaxed);
     eprintln!("ocpp_loadgen: {established} sessions up in {connect_s:.2} s");
@@ -271,39 +263,19 @@ impl Charger {
 
     async fn connect(&self) -> Option<Ws> {
         let c = &self.counters;
-        let attempt = async {
-            let stream = TcpStream::connect(&self.addr).await?;
-            stream.set_nodelay(true)?;
-            let mut request = self.url.as_str().into_client_request()?;
-            let protocol = match self.version {
-                Version::V16 => "ocpp1.6",
-                Version::V201 => "ocpp2.0.1",
-            };
-            request
-                .headers_mut()
-                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
-            // tungstenite zeroes `read_buffer_size` bytes before every read (128 KiB by
-            // default): keep the load generator's own cost small.
-            let config = WebSocketConfig::default()
-                .read_buffer_size(4096)
-                .write_buffer_size(4096);
-            let (ws, _) =
-                tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
-            anyhow::Ok(ws)
+        let protocol = match self.version {
+            Version::V16 => "ocpp1.6",
+            Version::V201 => "ocpp2.0.1",
         };
-        let mut ws = match tokio::time::timeout(Duration::from_secs(15), attempt).await {
-            Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => {
-                if c.connect_errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                    eprintln!("ocpp_loadgen: {}: connect: {e}", self.url);
-                }
-                return None;
-            }
-            Err(_) => {
-                c.connect_errors.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-        };
+        let mut ws = common::connect_charger(
+            &self.addr,
+            &self.url,
+            protocol,
+            Duration::from_secs(15),
+            &c.connect_errors,
+            "ocpp_loadgen",
+        )
+        .await?;
         let boot = match self.version {
             Version::V16 => json!({"chargePointVendor": "LG", "chargePointModel": "loadgen"}),
             Version::V201 => json!({

@@ -30,6 +30,11 @@
 //!     --chargers 200 --transactions 20000 --meter-values 5 --interval 0 --pid 1234
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::Ws;
+
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -41,13 +46,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use ocpp809::asdu::{
     Asdu, AsduParams, Cause, Cot, Freeze, InformationObject, Qcc, Qos, TypeId, Value as IoValue,
@@ -275,18 +275,12 @@ async fn run(args: Args) -> Result<bool> {
     drop(up_tx);
     drop(done_tx);
     let connect_started = Instant::now();
-    let deadline = tokio::time::sleep(Duration::from_secs_f64(args.connect_timeout));
-    tokio::pin!(deadline);
-    let mut reported = 0;
-    while reported < args.chargers {
-        tokio::select! {
-            got = up_rx.recv() => match got {
-                Some(()) => reported += 1,
-                None => break,
-            },
-            () = &mut deadline => break,
-        }
-    }
+    common::await_reports(
+        &mut up_rx,
+        args.chargers,
+        Duration::from_secs_f64(args.connect_timeout),
+    )
+    .await;
     let connect_s = connect_started.elapsed().as_secs_f64();
     let established = shared.counters.established.load(Ordering::Relaxed);
     eprintln!(
@@ -516,13 +510,7 @@ async fn run(args: Args) -> Result<bool> {
     }
     let mut latencies = stats.latencies_us;
     latencies.sort_unstable();
-    let pct = |p: f64| -> Value {
-        if latencies.is_empty() {
-            return Value::Null;
-        }
-        let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        json!((f64::from(latencies[idx]) / 10.0).round() / 100.0)
-    };
+    let pct = |p: f64| common::percentile_ms(&latencies, p);
     let round2 = |x: f64| (x * 100.0).round() / 100.0;
     let report = json!({
         "ok": failures.is_empty(),
@@ -1169,8 +1157,6 @@ fn on_asdu(
 
 // --------------------------------------------------------------------------- chargers
 
-type Ws = WebSocketStream<TcpStream>;
-
 enum CallFail {
     Closed,
     Timeout,
@@ -1255,34 +1241,16 @@ impl Charger {
 
     async fn connect(&mut self) -> Option<Ws> {
         let protocol = if self.v16 { "ocpp1.6" } else { "ocpp2.0.1" };
-        let attempt = async {
-            let stream = TcpStream::connect(&self.addr).await?;
-            stream.set_nodelay(true)?;
-            let mut request = self.url.as_str().into_client_request()?;
-            request
-                .headers_mut()
-                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
-            let config = WebSocketConfig::default()
-                .read_buffer_size(4096)
-                .write_buffer_size(4096);
-            let (ws, _) =
-                tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
-            anyhow::Ok(ws)
-        };
         let c = &self.shared.counters;
-        let mut ws = match tokio::time::timeout(Duration::from_secs(30), attempt).await {
-            Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => {
-                if c.connect_errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                    eprintln!("soak: {}: connect: {e:#}", self.url);
-                }
-                return None;
-            }
-            Err(_) => {
-                c.connect_errors.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-        };
+        let mut ws = common::connect_charger(
+            &self.addr,
+            &self.url,
+            protocol,
+            Duration::from_secs(30),
+            &c.connect_errors,
+            "soak",
+        )
+        .await?;
         let (boot, status) = if self.v16 {
             (
                 json!({"chargePointVendor": "Soak", "chargePointModel": "soak16"}),
