@@ -138,3 +138,17 @@ class MqttSubscriber:
                                          f"({len(self._messages)} messages received)")
                 self._lock.wait(left)
             return list(self._messages)
+
+
+def in_order_at_least_once(values: list) -> tuple[list, Optional[Any]]:
+    """QoS 1 delivery may repeat a message, never reorder: returns ``values`` with the
+    redelivered ones removed, and the first value that arrived after a higher one without
+    being a repeat (``None`` when the stream is in order)."""
+    deduped, highest = [], float("-inf")
+    for v in values:
+        if v > highest:
+            deduped.append(v)
+            highest = v
+        elif v not in deduped:
+            return deduped, v
+    return deduped, None

@@ -13,7 +13,7 @@ import pytest
 import asdu as A
 from broker import Broker
 from conftest import CHARGERS, SITE
-from mqtt_sub import MqttSubscriber
+from mqtt_sub import MqttSubscriber, in_order_at_least_once
 from ocpp_client import V16, run_async
 from test_site import site_charger
 
@@ -194,11 +194,7 @@ async def test_meter_messages_survive_a_broker_outage_in_order(make_daemon, brok
     for cp_id, topic in topics.items():
         values = [m.json()["value"] for m in got if m.topic == topic]
         # At least once: duplicates allowed, gaps and reordering not.
-        deduped, highest = [], float("-inf")
-        for v in values:
-            if v > highest:
-                deduped.append(v)
-                highest = v
-        assert deduped == sent[cp_id], \
+        deduped, late = in_order_at_least_once(values)
+        assert late is None and deduped == sent[cp_id], \
             f"{cp_id}: meter messages out of order or missing: {values[:10]}...{values[-10:]}"
     assert d.alive()
