@@ -722,19 +722,8 @@ struct MqttFollower {
 
 impl MqttFollower {
     async fn start(broker: &str, prefix: &str) -> Result<MqttFollower> {
-        let (host, port) = host_port(broker)?;
-        let mut options =
-            rumqttc::MqttOptions::new(format!("soak-{}", std::process::id()), host, port);
-        options
-            .set_keep_alive(Duration::from_secs(30))
-            .set_clean_session(true)
-            .set_max_packet_size(1 << 20, 1 << 20);
-        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 1000);
         let filter = format!("{prefix}/chargers/+/meter");
-        client
-            .subscribe(filter.clone(), rumqttc::QoS::AtLeastOnce)
-            .await
-            .context("MQTT subscribe")?;
+        let (client, mut eventloop) = mqtt_subscribe(broker, "soak", &filter, 1000).await?;
         // Wait for SUBACK so nothing published after start() is missed.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -818,6 +807,29 @@ impl MqttFollower {
     }
 }
 
+/// An MQTT client (id `{name}-{pid}`, clean session, 1 MiB packets) that has asked to
+/// subscribe to `filter` at QoS 1; `capacity` requests may queue towards its event loop.
+async fn mqtt_subscribe(
+    broker: &str,
+    name: &str,
+    filter: &str,
+    capacity: usize,
+) -> Result<(rumqttc::AsyncClient, rumqttc::EventLoop)> {
+    let (host, port) = host_port(broker)?;
+    let mut options =
+        rumqttc::MqttOptions::new(format!("{name}-{}", std::process::id()), host, port);
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(true)
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let (client, eventloop) = rumqttc::AsyncClient::new(options, capacity);
+    client
+        .subscribe(filter, rumqttc::QoS::AtLeastOnce)
+        .await
+        .context("MQTT subscribe")?;
+    Ok((client, eventloop))
+}
+
 /// Reads the retained `chargers/{id}/state` of every charger: id → energy_wh.
 async fn read_retained_states(
     broker: &str,
@@ -825,21 +837,8 @@ async fn read_retained_states(
     id_prefix: &str,
     chargers: usize,
 ) -> Result<HashMap<String, u64>> {
-    let (host, port) = host_port(broker)?;
-    let mut options =
-        rumqttc::MqttOptions::new(format!("soak-state-{}", std::process::id()), host, port);
-    options
-        .set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(true)
-        .set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 100);
-    client
-        .subscribe(
-            format!("{prefix}/chargers/+/state"),
-            rumqttc::QoS::AtLeastOnce,
-        )
-        .await
-        .context("MQTT subscribe")?;
+    let filter = format!("{prefix}/chargers/+/state");
+    let (client, mut eventloop) = mqtt_subscribe(broker, "soak-state", &filter, 100).await?;
     let topic_prefix = format!("{prefix}/chargers/");
     let mut states = HashMap::new();
     // Retained messages come right after SUBACK; stop when all are in or 2 s pass quietly.
