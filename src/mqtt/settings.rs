@@ -7,23 +7,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 
 use super::client::MqttStats;
 use super::topics::Topics;
 use crate::config::{redact_url, Mqtt, Secret, Station};
-use crate::tls::pem::{certificates, private_key};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
     #[error("mqtt.url {url:?}: {reason}")]
     Url { url: String, reason: String },
     #[error(transparent)]
-    Pem(#[from] crate::tls::PemError),
-    #[error("no trusted CA certificates: the system has none and mqtt.ca_file is not set")]
-    NoRoots,
-    #[error("TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
+    Tls(#[from] crate::tls::client::ClientTlsError),
 }
 
 /// Everything the mirror task needs. Build it with [`MqttSettings::from_config`].
@@ -164,7 +159,12 @@ impl MqttSettings {
     pub fn from_config(mqtt: &Mqtt, station: &Station) -> Result<Self, MqttError> {
         let url = parse_url(&mqtt.url)?;
         let tls = if url.tls {
-            Some(Arc::new(tls_config(mqtt)?))
+            Some(Arc::new(crate::tls::client::client_config(
+                "mqtt",
+                mqtt.ca_file.as_deref(),
+                mqtt.client_cert.as_deref(),
+                mqtt.client_key.as_deref(),
+            )?))
         } else {
             None
         };
@@ -184,38 +184,6 @@ impl MqttSettings {
             stats: Arc::new(MqttStats::default()),
         })
     }
-}
-
-/// rustls with the `ring` provider: the CA file's certificates, else the system roots.
-fn tls_config(mqtt: &Mqtt) -> Result<ClientConfig, MqttError> {
-    let mut roots = RootCertStore::empty();
-    match &mqtt.ca_file {
-        Some(path) => {
-            roots.add_parsable_certificates(certificates("mqtt.ca_file", path)?);
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for error in &found.errors {
-                tracing::debug!(%error, "system CA certificate skipped");
-            }
-            roots.add_parsable_certificates(found.certs);
-        }
-    }
-    if roots.is_empty() {
-        return Err(MqttError::NoRoots);
-    }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-    let config = match (&mqtt.client_cert, &mqtt.client_key) {
-        (Some(cert), Some(key)) => builder.with_client_auth_cert(
-            certificates("mqtt.client_cert", cert)?,
-            private_key("mqtt.client_key", key)?,
-        )?,
-        _ => builder.with_no_client_auth(),
-    };
-    Ok(config)
 }
 
 #[cfg(test)]

@@ -2,12 +2,14 @@
 //! whitepaper / Part 2 §A00, also used for OCPP 1.6J) and IEC 104 over TLS
 //! (IEC 62351-3: TLS 1.2 or later, mutual authentication).
 //!
-//! [`pem`] reads certificate and key files (shared with the MQTT client); [`server`] builds
-//! rustls server configurations that can be reloaded at run time (SIGHUP). The helpers
+//! [`pem`] reads certificate and key files; [`server`] builds rustls server configurations
+//! that can be reloaded at run time (SIGHUP); [`client`] those of the daemon's own outgoing
+//! connections (MQTT broker, upstream CSMS). The helpers
 //! here look at a peer's certificate: its subject common name (the OCPP charge point id of
 //! profile 3) and its SHA-256 fingerprint (logged after a reload, compared with IEC 104's
 //! list of allowed masters).
 
+pub mod client;
 pub mod pem;
 pub mod server;
 

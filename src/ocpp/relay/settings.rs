@@ -9,7 +9,6 @@ use tracing::{error, info};
 use super::core::{Forward, RelayConfig};
 use super::link::{Target, UpstreamSettings};
 use super::offline::OfflineAuthorization;
-use super::tls;
 use crate::config::{self, Config};
 use crate::observe::Metrics;
 
@@ -45,7 +44,8 @@ pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> Option<Arc<Upstrea
             .flatten()
             .any(|t| t.url.starts_with("wss://"));
     let tls = if any_tls {
-        match tls::client_config(
+        match crate::tls::client::client_config(
+            "upstream",
             config::Upstream::path(&u.ca_file),
             config::Upstream::path(&u.client_cert),
             config::Upstream::path(&u.client_key),

@@ -1,60 +1,17 @@
-//! TLS towards the upstream CSMS (`wss://`, OCPP security profiles 2 and 3): rustls with the
-//! `ring` provider, the configured CA file or the system roots, and an optional client
-//! certificate for mutual TLS (profile 3). [`MaybeTls`] lets the WebSocket client run over
-//! plain TCP or TLS alike.
+//! TLS towards the upstream CSMS (`wss://`, OCPP security profiles 2 and 3) with the client
+//! configuration of [`crate::tls::client`] (CA file or system roots, optional client
+//! certificate for profile 3). [`MaybeTls`] lets the WebSocket client run over plain TCP or
+//! TLS alike.
 
 use std::io;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-
-use crate::tls::pem::{certificates, private_key};
-
-/// The client configuration for `wss://` upstreams.
-pub fn client_config(
-    ca_file: Option<&Path>,
-    client_cert: Option<&Path>,
-    client_key: Option<&Path>,
-) -> Result<ClientConfig, String> {
-    let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            roots.add_parsable_certificates(
-                certificates("upstream.ca_file", path).map_err(|e| e.to_string())?,
-            );
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(found.certs);
-        }
-    }
-    if roots.is_empty() {
-        return Err(
-            "no trusted CA certificates: the system has none and upstream.ca_file is not set"
-                .to_owned(),
-        );
-    }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots);
-    match (client_cert, client_key) {
-        (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(
-                certificates("upstream.client_cert", cert).map_err(|e| e.to_string())?,
-                private_key("upstream.client_key", key).map_err(|e| e.to_string())?,
-            )
-            .map_err(|e| e.to_string()),
-        _ => Ok(builder.with_no_client_auth()),
-    }
-}
 
 /// Opens TLS on `tcp`, checking the server's certificate for `host`.
 pub async fn connect(
