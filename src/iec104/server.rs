@@ -22,6 +22,7 @@ use crate::net::sleep_until;
 use crate::observe::security::{report, SecurityEvent};
 use crate::observe::{Gauge, Message, Metrics};
 use crate::station::{LinkProfile, StationHandle, ToApplication};
+use crate::tls::server::handshake;
 use crate::tls::{Fingerprint, Listeners, ReloadableServerConfig};
 
 /// Time a master has to complete the TLS handshake.
@@ -112,25 +113,12 @@ impl Connection {
                 detail,
             )
         };
-        let (stream, loaded) =
-            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                Ok(Ok(accepted)) => accepted,
-                // A TCP probe (load balancer, port scanner) that connects and leaves.
-                Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    debug!(peer = %self.peer, "connection closed during the TLS handshake");
-                    return;
-                }
-                Ok(Err(error)) => {
-                    return refuse(
-                        SecurityEvent::TlsHandshakeFailed,
-                        format!("IEC 104 TLS handshake failed: {error}"),
-                    )
-                }
-                Err(_) => {
-                    info!(peer = %self.peer, "IEC 104 TLS handshake timed out");
-                    return;
-                }
-            };
+        let deadline = tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT;
+        let metrics = &self.settings.metrics;
+        let handshake = handshake(&tls, stream, deadline, metrics, "iec104", self.peer);
+        let Some((stream, loaded)) = handshake.await else {
+            return;
+        };
         // The verifier has required and checked the chain; what is left is the allowlist.
         let Some(leaf) = crate::tls::server::client_leaf(&stream).map(Fingerprint::of) else {
             return refuse(

@@ -32,8 +32,10 @@ use super::session::{Session, SessionConfig};
 use super::throttle::{self, AuthThrottle, Verdict};
 use super::{relay, v16, v201, Dialect, Mode, Version};
 use crate::mapping::charger::{ChargerEvent, ChargerId, ChargerRequest, CommandResult};
+use crate::net::sleep_until;
 use crate::observe::security::{report, SecurityEvent};
 use crate::observe::{self, Gauge, Metrics};
+use crate::tls::server::handshake;
 use crate::tls::{Listeners, ReloadableServerConfig};
 
 /// Time a client has to complete the TLS and WebSocket handshakes.
@@ -202,25 +204,12 @@ impl Connection {
         let Some(tls) = tls else {
             return self.run(stream, Transport::Plain, deadline, shutdown).await;
         };
-        match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
-            Ok(Ok((stream, _))) => {
-                let client = ClientCert::from_leaf(crate::tls::server::client_leaf(&stream));
-                self.run(stream, Transport::Tls(client), deadline, shutdown)
-                    .await
-            }
-            // A TCP probe (load balancer, port scanner) that connects and leaves.
-            Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
-                debug!(peer = %self.peer, "connection closed during the TLS handshake")
-            }
-            Ok(Err(error)) => report(
-                &self.settings.metrics,
-                SecurityEvent::TlsHandshakeFailed,
-                "ocpp",
-                self.peer,
-                None,
-                format_args!("TLS handshake failed: {error}"),
-            ),
-            Err(_) => info!(peer = %self.peer, "OCPP TLS handshake timed out"),
+        let metrics = &self.settings.metrics;
+        let handshake = handshake(&tls, stream, deadline, metrics, "ocpp", self.peer);
+        if let Some((stream, _)) = handshake.await {
+            let client = ClientCert::from_leaf(crate::tls::server::client_leaf(&stream));
+            self.run(stream, Transport::Tls(client), deadline, shutdown)
+                .await
         }
     }
 
@@ -387,9 +376,7 @@ impl Connection {
         }
         info!(%charger, replaced, "charger session ended");
     }
-}
 
-impl Connection {
     /// Counts one message against the charger's rate; `Some(resume)` when reading must
     /// pause until then. Logged once per episode, counted in the metrics.
     fn pace(
@@ -573,13 +560,6 @@ fn percent_decode(segment: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,11 @@
 //! [`ReloadableServerConfig`] holds the configuration in force; `reload()` (SIGHUP) reads
 //! the files again and swaps it in, so certificates can be renewed without dropping the
 //! sessions that are up. A reload that fails keeps the previous configuration.
+//! [`handshake`] is the TLS handshake of an accepted connection, shared by the OCPP and
+//! IEC 104 servers.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -15,7 +18,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::pem::{self, PemError};
 use super::Fingerprint;
@@ -253,6 +256,43 @@ impl ReloadableServerConfig {
         let acceptor = tokio_rustls::TlsAcceptor::from(loaded.config.clone());
         let stream = acceptor.accept(stream).await?;
         Ok((stream, loaded))
+    }
+}
+
+/// The TLS handshake of a connection accepted on `service`'s TLS port, until `deadline`.
+/// `None` when it did not complete: a failure is a security event (`tls_handshake_failed`:
+/// no or untrusted client certificate, plain text, no common version), except a peer that
+/// leaves without a word (a load balancer's or port scanner's probe: debug log) and a
+/// timeout (info log).
+pub async fn handshake(
+    tls: &ReloadableServerConfig,
+    stream: TcpStream,
+    deadline: tokio::time::Instant,
+    metrics: &crate::observe::Metrics,
+    service: &'static str,
+    peer: SocketAddr,
+) -> Option<(TlsStream<TcpStream>, Arc<LoadedTls>)> {
+    match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
+        Ok(Ok(accepted)) => Some(accepted),
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            debug!(%peer, service, "connection closed during the TLS handshake");
+            None
+        }
+        Ok(Err(error)) => {
+            crate::observe::security::report(
+                metrics,
+                crate::observe::SecurityEvent::TlsHandshakeFailed,
+                service,
+                peer,
+                None,
+                format_args!("TLS handshake failed: {error}"),
+            );
+            None
+        }
+        Err(_) => {
+            info!(%peer, service, "TLS handshake timed out");
+            None
+        }
     }
 }
 
