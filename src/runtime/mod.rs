@@ -222,6 +222,32 @@ async fn bind(
         .map_err(|source| error(address.to_string(), source))
 }
 
+/// The plain and/or TLS listeners of one service: `plain` (when its section serves plain
+/// connections) and `tls` (when `tls.enabled`), the TLS one logged with its certificate.
+async fn bind_service(
+    service: &'static str,
+    plain: Option<std::net::SocketAddr>,
+    tls: Option<(
+        std::net::SocketAddr,
+        &Arc<crate::tls::ReloadableServerConfig>,
+    )>,
+    error: fn(String, std::io::Error) -> RuntimeError,
+) -> Result<crate::tls::Listeners, RuntimeError> {
+    let plain = match plain {
+        Some(address) => Some(bind(address, error).await?),
+        None => None,
+    };
+    let tls = match tls {
+        Some((address, config)) => {
+            let listener = bind(address, error).await?;
+            info!(service, listen = %address, certificate_sha256 = %config.current().fingerprint, "listening over TLS");
+            Some((listener, config.clone()))
+        }
+        None => None,
+    };
+    Ok(crate::tls::Listeners { plain, tls })
+}
+
 /// Runs until `shutdown` turns true; returns once every task has stopped.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), RuntimeError> {
     // SIGHUP reloads certificates and must never end the daemon, so its handler
@@ -275,21 +301,15 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     ));
 
     let listen = config.iec104.listen.to_string();
-    // Plain and/or TLS listeners
-    let listener = crate::tls::Listeners {
-        plain: match config.iec104.plain {
-            true => Some(bind(config.iec104.listen, RuntimeError::iec104).await?),
-            false => None,
-        },
-        tls: match &iec104_tls {
-            Some(tls) => {
-                let listener = bind(config.iec104.tls.listen, RuntimeError::iec104).await?;
-                info!(iec104_tls = %config.iec104.tls.listen, certificate_sha256 = %tls.current().fingerprint, "IEC 104 over TLS listening");
-                Some((listener, tls.clone()))
-            }
-            None => None,
-        },
-    };
+    let listener = bind_service(
+        "iec104",
+        config.iec104.plain.then_some(config.iec104.listen),
+        iec104_tls
+            .as_ref()
+            .map(|tls| (config.iec104.tls.listen, tls)),
+        RuntimeError::iec104,
+    )
+    .await?;
     let (app_tx, app_rx) = mpsc::channel(APPLICATION_QUEUE);
     let settings = ServerSettings {
         allowed_masters: config.iec104.allowed_masters.clone(),
@@ -311,25 +331,16 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         chargers = config.charger.len(),
         "ocpp809 ready"
     );
-    // Plain and/or TLS listeners
-    let ocpp_listener = crate::tls::Listeners {
-        plain: match config.ocpp.plain {
-            true => {
-                let listener = bind(config.ocpp.listen, RuntimeError::ocpp).await?;
-                info!(ocpp = %config.ocpp.listen, versions = ?config.ocpp.versions, "OCPP central system listening (ws://)");
-                Some(listener)
-            }
-            false => None,
-        },
-        tls: match &ocpp_tls {
-            Some(tls) => {
-                let listener = bind(config.ocpp.tls.listen, RuntimeError::ocpp).await?;
-                info!(ocpp_tls = %config.ocpp.tls.listen, certificate_sha256 = %tls.current().fingerprint, "OCPP central system listening (wss://)");
-                Some((listener, tls.clone()))
-            }
-            None => None,
-        },
-    };
+    let ocpp_listener = bind_service(
+        "ocpp",
+        config.ocpp.plain.then_some(config.ocpp.listen),
+        ocpp_tls.as_ref().map(|tls| (config.ocpp.tls.listen, tls)),
+        RuntimeError::ocpp,
+    )
+    .await?;
+    if config.ocpp.plain {
+        info!(ocpp = %config.ocpp.listen, versions = ?config.ocpp.versions, "OCPP central system listening (ws://)");
+    }
     let http_listener = match config.http.enabled {
         true => {
             let address = config.http.listen.to_string();
