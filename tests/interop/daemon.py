@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -129,32 +130,33 @@ class Daemon:
         return self
 
     def wait_listening(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise DaemonError(f"ocpp809 exited with {self.proc.returncode} during start-up\n"
-                                  + self.log_tail())
-            try:
-                with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise DaemonError(f"ocpp809 did not accept TCP on {LOOPBACK}:{self.port} within "
-                          f"{timeout}s\n" + self.log_tail())
+        self._wait_accepting(self.port, "", timeout)
 
     def wait_ocpp_listening(self, timeout: float = 10.0) -> None:
         """Wait until the OCPP WebSocket endpoint accepts TCP (it may bind after IEC 104)."""
+        self._wait_accepting(self.ocpp_port, "the OCPP port ", timeout)
+
+    def _wait_accepting(self, port: int, what: str, timeout: float) -> None:
+        """Until the daemon accepts TCP on ``port``. The probe connection half-closes and waits
+        (up to 1 s) for the daemon to close its side, so that when this returns the probe no
+        longer counts anywhere (connection gauges, per-address caps)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
-                raise DaemonError("ocpp809 is not running\n" + self.log_tail())
+                raise DaemonError(f"ocpp809 exited with {self.proc and self.proc.returncode} "
+                                  f"during start-up\n" + self.log_tail())
             try:
-                with socket.create_connection((LOOPBACK, self.ocpp_port), timeout=0.5):
+                with socket.create_connection((LOOPBACK, port), timeout=0.5) as probe:
+                    probe.shutdown(socket.SHUT_WR)
+                    probe.settimeout(1.0)
+                    with contextlib.suppress(OSError):
+                        while probe.recv(4096):
+                            pass
                     return
             except OSError:
                 time.sleep(0.1)
-        raise DaemonError(f"ocpp809 did not accept TCP on the OCPP port {LOOPBACK}:"
-                          f"{self.ocpp_port} within {timeout}s\n" + self.log_tail())
+        raise DaemonError(f"ocpp809 did not accept TCP on {what}{LOOPBACK}:{port} within "
+                          f"{timeout}s\n" + self.log_tail())
 
     def ocpp_url(self, charge_point_id: str, prefix: str = "/ocpp") -> str:
         """ws://127.0.0.1:{ocpp_port}{prefix}/{charge_point_id} (CONTRACT §2)."""

@@ -63,7 +63,8 @@ async def test_connections_per_address_are_capped(make_daemon):
     d = make_daemon(ocpp={"max_connections_per_ip": 3})
     d.wait_ocpp_listening()
     host, port = "127.0.0.1", d.ocpp_port
-    # The readiness probe's connections must be gone before the count starts.
+    # The daemon has closed the readiness probe's connection; its per-address slot is given
+    # back just after, as the connection task ends.
     await asyncio.sleep(0.5)
     # Three connections that never finish the upgrade request hold this address's slots.
     held = [socket.create_connection((host, port)) for _ in range(3)]
