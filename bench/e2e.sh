@@ -95,13 +95,7 @@ if [ -z "${SKIP_CRITERION:-}" ]; then
 fi
 
 # ---------------------------------------------------------------------------- report
-COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-    COMMIT="$COMMIT (+ uncommitted changes)"
-fi
-CPU="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-CORES="$(nproc)"
-MEM_GB="$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
+machine_facts
 
 REPORT="$WORK/report.md"
 {

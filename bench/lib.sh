@@ -7,6 +7,8 @@
 #   wait_port PORT [PID]    until something listens on PORT (gives up early if PID died);
 #                           WAIT_PORT_TRIES × 50 ms (default 200: 10 s)
 #   cpu_ticks PID, $HZ      utime + stime of a process in clock ticks, ticks per second
+#   machine_facts           sets COMMIT (short hash, "+ uncommitted changes" if dirty), CPU,
+#                           CORES, MEM_GB for the report
 #   ocpp_load_table PORT ACCEPT_UNKNOWN
 #                           the daemon's [ocpp] table for a load generator on 127.0.0.1
 #   write_report_block TAG FILE
@@ -48,6 +50,16 @@ wait_port() {
 # Fields 14 and 15 of /proc/PID/stat; the command name in field 2 of our processes has no spaces.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 HZ="$(getconf CLK_TCK)"
+
+machine_facts() {
+    COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+        COMMIT="$COMMIT (+ uncommitted changes)"
+    fi
+    CPU="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+    CORES="$(nproc)"
+    MEM_GB="$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
+}
 
 # Every simulated charger dials from 127.0.0.1 and sends as fast as it is answered: no
 # per-address cap and no per-charger rate limit, so the figures are the daemon's.
