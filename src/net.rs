@@ -1,7 +1,8 @@
 //! The TCP accept loop shared by the IEC 104 and OCPP servers (the tokio mini-redis
 //! pattern): one or more listeners (plain and TLS) under one cap on concurrent connections
 //! overall and per remote address, accept errors backed off instead of spun on, and every
-//! connection task drained before the loop returns on shutdown.
+//! connection task drained before the loop returns on shutdown; and the small tokio helpers
+//! the connection tasks share ([`sleep_until`], [`run_blocking`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -193,6 +194,18 @@ async fn accept_any(
         Poll::Pending
     })
     .await
+}
+
+/// Runs blocking `work` (an argon2 run, an fsync) from a connection task without stalling
+/// the other tasks of a multi-thread runtime: the worker hands its tasks to another thread
+/// meanwhile. Inline elsewhere (current-thread runtimes in tests, no runtime at all).
+pub fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
 }
 
 /// Sleeps until `deadline`, or forever without one (a `select!` arm for optional timers).

@@ -10,7 +10,7 @@
 //! previous good set stays in force.
 //!
 //! An argon2 verification takes tens of milliseconds, so it runs off the async workers
-//! ([`run_blocking`]), a bounded number at a time ([`gate`]), and a success is remembered
+//! ([`run_blocking`](crate::net::run_blocking)), a bounded number at a time ([`gate`]), and a success is remembered
 //! ([`cache`]) so a reconnect costs microseconds. Callers apply the failure throttle
 //! before [`Credentials::verify`], so a throttled attempt costs no argon2 run.
 
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Secret};
+use crate::net::run_blocking;
 use cache::VerifiedCache;
 use gate::Gate;
 
@@ -277,18 +278,6 @@ impl Credentials {
     /// Chargers with a verified password in the cache.
     pub fn cached(&self) -> usize {
         self.cache.len()
-    }
-}
-
-/// Runs blocking `work` without stalling the other tasks of a multi-thread runtime: the
-/// worker hands its tasks to another thread meanwhile. Inline elsewhere (current-thread
-/// runtimes in tests, no runtime at all).
-pub fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
     }
 }
 

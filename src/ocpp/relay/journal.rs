@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use tracing::warn;
 
 use super::state::{Journal, Queued, RelayState};
+use crate::net::run_blocking;
 use crate::spool::{Record, Spool, SpoolError};
 
 /// Marks a queue record (the spool record's label).
@@ -114,7 +115,7 @@ impl Journal for DiskJournal {
             retain: false,
         };
         let spool = &mut self.spool;
-        blocking(|| {
+        run_blocking(|| {
             spool.append(seq, &entry, true).map_err(|e| e.to_string())?;
             if let Some(file) = spool.sync_handle() {
                 file.sync_data().map_err(|e| format!("fsync: {e}"))?;
@@ -128,21 +129,9 @@ impl Journal for DiskJournal {
     }
 
     fn save_state(&mut self, state: &RelayState) {
-        if let Err(error) = blocking(|| write_atomically(&self.state_path, state)) {
+        if let Err(error) = run_blocking(|| write_atomically(&self.state_path, state)) {
             warn!(path = %self.state_path.display(), %error, "upstream relay state not saved");
         }
-    }
-}
-
-/// Runs file I/O that waits for the disk (fsync) so that the other tasks of this worker
-/// thread are moved elsewhere meanwhile (the journal is called from a connection task).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }
 
